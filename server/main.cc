@@ -1,0 +1,130 @@
+// sextant: the external metrics API server's entry point. Parses flags, builds the provider,
+// TLS, authentication and the listener, then serves until SIGTERM/SIGINT.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "apiserver/api_handler.h"
+#include "apiserver/authenticator.h"
+#include "apiserver/authorizer.h"
+#include "common/log.h"
+#include "scaling/static_provider.h"
+#include "server/http_server.h"
+#include "server/options.h"
+#include "server/self_metrics.h"
+#include "server/tls.h"
+
+namespace sextant::server {
+namespace {
+
+// DNS names of the in-cluster Service, when running in a pod.
+std::vector<std::string> ServiceDnsNames(const std::string& service) {
+  std::ifstream in("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+  std::string ns;
+  if (!(in >> ns) || ns.empty() || service.empty()) return {};
+  return {service, service + "." + ns, service + "." + ns + ".svc",
+          service + "." + ns + ".svc.cluster.local"};
+}
+
+Result<std::unique_ptr<apiserver::ExternalMetricsProvider>> BuildProvider(
+    const ServerOptions& options) {
+  if (options.static_metrics_file.empty()) {
+    SEXTANT_LOG(WARNING) << "no metrics source configured (--static-metrics): serving an "
+                            "empty metric list";
+    return std::unique_ptr<apiserver::ExternalMetricsProvider>(
+        std::make_unique<scaling::StaticProvider>(std::vector<scaling::StaticProvider::Metric>{}));
+  }
+  auto provider = scaling::StaticProvider::Load(options.static_metrics_file);
+  if (!provider.ok()) return provider.status();
+  return std::unique_ptr<apiserver::ExternalMetricsProvider>(std::move(*provider));
+}
+
+int Run(const ServerOptions& options) {
+  log::SetVerbosity(options.verbosity);
+  // Signals are taken by one thread (sigwait) so that shutdown runs outside a handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto provider = BuildProvider(options);
+  if (!provider.ok()) {
+    SEXTANT_LOG(ERROR) << provider.status().message();
+    return 1;
+  }
+  TlsOptions tls_options{options.tls_cert_file,
+                         options.tls_private_key_file,
+                         options.cert_dir,
+                         options.tls_sni_names,
+                         options.authentication.client_ca_file,
+                         options.authentication.request_header.client_ca_file};
+  for (const std::string& name : ServiceDnsNames(options.service_name)) {
+    tls_options.extra_names.push_back(name);
+  }
+  auto tls = TlsContext::Create(tls_options);
+  if (!tls.ok()) {
+    SEXTANT_LOG(ERROR) << tls.status().message();
+    return 1;
+  }
+  if (options.authentication.client_ca_file.empty() &&
+      options.authentication.request_header.client_ca_file.empty()) {
+    SEXTANT_LOG(WARNING) << "neither --client-ca-file nor --requestheader-client-ca-file is "
+                            "set: every API request will be answered 401";
+  }
+  apiserver::Authenticator authenticator(options.authentication);
+  apiserver::AlwaysAllowAuthorizer authorizer;
+  apiserver::ApiHandler api(**provider, authorizer, {options.request_timeout});
+  SelfMetrics metrics;
+  HttpServer server(options, **tls, authenticator, api, **provider, metrics);
+  auto port = server.Bind();
+  if (!port.ok()) {
+    SEXTANT_LOG(ERROR) << port.status().message();
+    return 1;
+  }
+  SEXTANT_LOG(INFO) << "serving securely on " << options.bind_address << ":" << *port;
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    SEXTANT_LOG(INFO) << "received signal " << sig << ", shutting down";
+    server.BeginShutdown();
+    std::this_thread::sleep_for(options.shutdown_delay);
+    server.Stop();
+    // Bound the drain: if in-flight requests outlive the timeout, leave anyway.
+    std::thread([&server, timeout = options.shutdown_timeout] {
+      std::this_thread::sleep_for(timeout);
+      SEXTANT_LOG(WARNING) << "shutdown timeout reached with " << server.InFlight()
+                           << " requests in flight; exiting";
+      std::_Exit(0);
+    }).detach();
+  });
+  server.Serve();
+  signal_thread.join();
+  SEXTANT_LOG(INFO) << "drained; exiting";
+  return 0;
+}
+
+}  // namespace
+}  // namespace sextant::server
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "serve") args.erase(args.begin());
+  auto options = sextant::server::ParseServerOptions(args);
+  if (!options.ok()) {
+    std::cerr << "sextant: " << options.status().message() << "\n";
+    return 2;
+  }
+  if (options->show_help) {
+    std::cout << sextant::server::ServerUsage();
+    return 0;
+  }
+  return sextant::server::Run(*options);
+}

@@ -1,0 +1,208 @@
+#include "server/options.h"
+
+#include <cctype>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace sextant::server {
+namespace {
+
+struct Flag {
+  std::string name;
+  std::string help;
+  bool is_bool;
+  std::function<Status(const std::string&)> set;
+};
+
+std::vector<std::string> SplitList(const std::string& value) {
+  std::vector<std::string> out;
+  std::stringstream in(value);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    size_t b = item.find_first_not_of(" \t");
+    size_t e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+Status SetInt(const std::string& flag, const std::string& value, int min, int max,
+              int* out) {
+  try {
+    size_t used = 0;
+    long v = std::stol(value, &used);
+    if (used != value.size() || v < min || v > max) throw std::out_of_range("range");
+    *out = static_cast<int>(v);
+    return OkStatus();
+  } catch (const std::exception&) {
+    return InvalidArgumentError("--" + flag + ": want an integer between " +
+                                std::to_string(min) + " and " + std::to_string(max) +
+                                ", got \"" + value + "\"");
+  }
+}
+
+template <typename D>
+Status SetDuration(const std::string& flag, const std::string& value, D* out) {
+  Result<std::chrono::milliseconds> d = ParseDuration(value);
+  if (!d.ok()) return InvalidArgumentError("--" + flag + ": " + d.status().message());
+  *out = std::chrono::duration_cast<D>(*d);
+  return OkStatus();
+}
+
+// Lists given twice accumulate; the first use replaces the default.
+Status SetList(const std::string& value, std::vector<std::string>* out, bool* touched) {
+  if (!*touched) out->clear();
+  *touched = true;
+  for (std::string& item : SplitList(value)) out->push_back(std::move(item));
+  return OkStatus();
+}
+
+std::vector<Flag> Flags(ServerOptions& o, std::map<std::string, bool>& touched) {
+  auto str = [](std::string* field) {
+    return [field](const std::string& v) { *field = v; return OkStatus(); };
+  };
+  auto list = [&touched](const std::string& name, std::vector<std::string>* field) {
+    return [&touched, name, field](const std::string& v) {
+      return SetList(v, field, &touched[name]);
+    };
+  };
+  auto& rh = o.authentication.request_header;
+  return {
+      {"bind-address", "IP address to listen on (default 0.0.0.0)", false,
+       str(&o.bind_address)},
+      {"secure-port", "HTTPS port (default 6443; 0 picks a free one)", false,
+       [&o](const std::string& v) { return SetInt("secure-port", v, 0, 65535, &o.secure_port); }},
+      {"tls-cert-file", "serving certificate (PEM, chain allowed)", false, str(&o.tls_cert_file)},
+      {"tls-private-key-file", "serving key (PEM)", false, str(&o.tls_private_key_file)},
+      {"cert-dir", "where a self-signed certificate is generated and reused "
+       "(default apiserver.local.config/certificates)", false, str(&o.cert_dir)},
+      {"tls-sni-names", "extra DNS names or IPs for the generated certificate", false,
+       list("tls-sni-names", &o.tls_sni_names)},
+      {"service-name", "Service name for the generated certificate's DNS names "
+       "(default sextant)", false, str(&o.service_name)},
+      {"client-ca-file", "CA bundle for client certificates (user = CN, groups = O)", false,
+       str(&o.authentication.client_ca_file)},
+      {"requestheader-client-ca-file", "CA bundle for the front-proxy client certificate",
+       false, str(&rh.client_ca_file)},
+      {"requestheader-allowed-names", "front-proxy common names allowed (empty = any)",
+       false, list("requestheader-allowed-names", &rh.allowed_names)},
+      {"requestheader-username-headers", "user name headers (default X-Remote-User)", false,
+       list("requestheader-username-headers", &rh.username_headers)},
+      {"requestheader-group-headers", "group headers (default X-Remote-Group)", false,
+       list("requestheader-group-headers", &rh.group_headers)},
+      {"requestheader-extra-headers-prefix", "extra header prefixes (default X-Remote-Extra-)",
+       false, list("requestheader-extra-headers-prefix", &rh.extra_headers_prefixes)},
+      {"always-allow-paths", "paths served without authentication "
+       "(default /healthz,/readyz,/livez)", false,
+       list("always-allow-paths", &o.always_allow_paths)},
+      {"max-workers", "worker threads (default 128)", false,
+       [&o](const std::string& v) { return SetInt("max-workers", v, 1, 4096, &o.max_workers); }},
+      {"keep-alive-timeout", "idle keep-alive connections are closed after this (default 30s)",
+       false, [&o](const std::string& v) {
+         return SetDuration("keep-alive-timeout", v, &o.keep_alive_timeout); }},
+      {"read-timeout", "time to read a request (default 10s)", false,
+       [&o](const std::string& v) { return SetDuration("read-timeout", v, &o.read_timeout); }},
+      {"write-timeout", "time to write a response (default 10s)", false,
+       [&o](const std::string& v) { return SetDuration("write-timeout", v, &o.write_timeout); }},
+      {"request-timeout", "time one metric request may take (default 30s)", false,
+       [&o](const std::string& v) {
+         return SetDuration("request-timeout", v, &o.request_timeout); }},
+      {"shutdown-delay-duration", "after SIGTERM, fail /readyz this long before closing the "
+       "listener (default 0s)", false, [&o](const std::string& v) {
+         return SetDuration("shutdown-delay-duration", v, &o.shutdown_delay); }},
+      {"shutdown-timeout", "after the listener closes, in-flight requests get this long "
+       "(default 20s)", false, [&o](const std::string& v) {
+         return SetDuration("shutdown-timeout", v, &o.shutdown_timeout); }},
+      {"static-metrics", "serve a static table of metrics from this YAML file", false,
+       str(&o.static_metrics_file)},
+      {"v", "log verbosity (default 0)", false,
+       [&o](const std::string& v) { return SetInt("v", v, 0, 10, &o.verbosity); }},
+      {"help", "print this help", true,
+       [&o](const std::string&) { o.show_help = true; return OkStatus(); }},
+  };
+}
+
+}  // namespace
+
+Result<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  if (text.empty()) return InvalidArgumentError("empty duration");
+  if (text == "0") return std::chrono::milliseconds(0);
+  double total_ms = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) ||
+                               text[i] == '.')) {
+      ++i;
+    }
+    if (start == i) return InvalidArgumentError("invalid duration \"" + text + "\"");
+    double number = 0;
+    try {
+      number = std::stod(text.substr(start, i - start));
+    } catch (const std::exception&) {
+      return InvalidArgumentError("invalid duration \"" + text + "\"");
+    }
+    size_t unit_start = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string unit = text.substr(unit_start, i - unit_start);
+    double scale = unit == "ms" ? 1 : unit == "s" ? 1e3 : unit == "m" ? 6e4
+                 : unit == "h" ? 3.6e6 : -1;
+    if (scale < 0) {
+      return InvalidArgumentError("invalid duration \"" + text +
+                                  "\": units are ms, s, m, h");
+    }
+    total_ms += number * scale;
+  }
+  if (total_ms > 1e12) return InvalidArgumentError("duration \"" + text + "\" is too long");
+  return std::chrono::milliseconds(static_cast<int64_t>(total_ms + 0.5));
+}
+
+Result<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
+  ServerOptions options;
+  std::map<std::string, bool> touched;
+  std::vector<Flag> flags = Flags(options, touched);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.rfind("--", 0) != 0 && arg.rfind("-", 0) != 0) {
+      return InvalidArgumentError("unexpected argument \"" + arg + "\"");
+    }
+    std::string body = arg.substr(arg.rfind("--", 0) == 0 ? 2 : 1);
+    std::string name = body, value;
+    bool has_value = false;
+    if (size_t eq = body.find('='); eq != std::string::npos) {
+      name = body.substr(0, eq);
+      value = body.substr(eq + 1);
+      has_value = true;
+    }
+    const Flag* flag = nullptr;
+    for (const Flag& f : flags) {
+      if (f.name == name) flag = &f;
+    }
+    if (!flag) return InvalidArgumentError("unknown flag --" + name + " (see --help)");
+    if (!has_value && !flag->is_bool) {
+      if (i + 1 >= args.size()) return InvalidArgumentError("--" + name + " needs a value");
+      value = args[++i];
+    }
+    SEXTANT_RETURN_IF_ERROR(flag->set(value));
+  }
+  if (options.tls_cert_file.empty() != options.tls_private_key_file.empty()) {
+    return InvalidArgumentError(
+        "--tls-cert-file and --tls-private-key-file must be given together");
+  }
+  return options;
+}
+
+std::string ServerUsage() {
+  ServerOptions scratch;
+  std::map<std::string, bool> touched;
+  std::ostringstream out;
+  out << "Usage: sextant [flags]\n\nSextant serves external.metrics.k8s.io/v1beta1 as an "
+         "aggregated API server.\n\nFlags:\n";
+  for (const Flag& f : Flags(scratch, touched)) {
+    out << "  --" << f.name << (f.is_bool ? "" : " VALUE") << "\n      " << f.help << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace sextant::server

@@ -1,0 +1,73 @@
+// ServerOptions: every command-line flag of `sextant serve` (the default command), their
+// defaults, and the parser.
+//
+// Flags are written `--name=value` or `--name value`; lists are comma-separated and a list
+// flag may also be repeated. Durations take Go's units (500ms, 30s, 1m, 1h).
+// Thread safety: a value type.
+// Errors: ParseServerOptions() returns InvalidArgument naming the flag for an unknown flag, a
+// missing or malformed value.
+#ifndef SEXTANT_SERVER_OPTIONS_H_
+#define SEXTANT_SERVER_OPTIONS_H_
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "apiserver/authenticator.h"
+#include "common/result.h"
+
+namespace sextant::server {
+
+struct ServerOptions {
+  // Default: 0.0.0.0.
+  std::string bind_address = "0.0.0.0";
+  // Default: 6443. 0 picks a free port (logged at start).
+  int secure_port = 6443;
+  // Default: empty (a self-signed certificate is generated into cert_dir).
+  std::string tls_cert_file;
+  std::string tls_private_key_file;
+  // Default: apiserver.local.config/certificates (as k8s.io/apiserver).
+  std::string cert_dir = "apiserver.local.config/certificates";
+  // Default: empty. Extra DNS names / IPs for the generated certificate.
+  std::vector<std::string> tls_sni_names;
+  // Default: sextant. With the pod's namespace, gives the generated certificate the
+  // Service's DNS names (<name>.<namespace>.svc, ...).
+  std::string service_name = "sextant";
+
+  apiserver::AuthenticatorOptions authentication;
+  // Default: /healthz,/readyz,/livez. Paths answered without authentication.
+  std::vector<std::string> always_allow_paths{"/healthz", "/readyz", "/livez"};
+
+  // Default: 128. Worker threads; each open connection holds one while it is served or idle
+  // in keep-alive, so keep this above the expected number of idle connections.
+  int max_workers = 128;
+  // Default: 30s. An idle keep-alive connection is closed after this.
+  std::chrono::seconds keep_alive_timeout{30};
+  // Default: 10s. Reading a request (headers and body) must finish within this.
+  std::chrono::seconds read_timeout{10};
+  // Default: 10s. Writing a response must finish within this.
+  std::chrono::seconds write_timeout{10};
+  // Default: 30s. How long one metric request may take end to end.
+  std::chrono::milliseconds request_timeout{30000};
+  // Default: 0s. After SIGTERM, /readyz fails for this long before the listener closes, so
+  // endpoints drop the pod first.
+  std::chrono::milliseconds shutdown_delay{0};
+  // Default: 20s. After the listener closes, in-flight requests get this long to finish.
+  std::chrono::milliseconds shutdown_timeout{20000};
+
+  // Default: empty. A static table of metrics (scaling/static_provider.h).
+  std::string static_metrics_file;
+  // Default: 0. Log verbosity.
+  int verbosity = 0;
+  bool show_help = false;
+};
+
+Result<ServerOptions> ParseServerOptions(const std::vector<std::string>& args);
+std::string ServerUsage();
+
+// "500ms", "30s", "1m30s", "2h" → milliseconds; InvalidArgument otherwise.
+Result<std::chrono::milliseconds> ParseDuration(const std::string& text);
+
+}  // namespace sextant::server
+
+#endif  // SEXTANT_SERVER_OPTIONS_H_
