@@ -8,10 +8,14 @@
 # Env: CONNECTIONS (default 32), DURATION (measured seconds, default 10), WARMUP (default 2),
 #      MAX_WORKERS (Sextant's --max-workers, default max(128, 2*CONNECTIONS)).
 # Output: a markdown table on stdout and build/bench-api.json. Sextant's target is at least
-# half of nginx's throughput and a p99 within twice nginx's.
+# half of nginx's throughput and a p99 within twice nginx's. The table also gives each
+# server's CPU time over the measured window (from /proc) and per request: client and
+# servers share the machine's cores, so on a busy or small machine that ratio is the steadier
+# figure of the two servers' costs.
 # Everything runs on 127.0.0.1, on ports picked at run time; everything started is stopped
-# on exit. Needs openssl, curl, python3 and nginx (Debian package, /usr/sbin/nginx), and
-# root (nginx runs with `user root` so its worker can read the temp dir).
+# on exit. Needs openssl, curl, python3 and nginx (Debian package, /usr/sbin/nginx; NGINX
+# overrides). nginx gets `user root` so that, started as root, its worker can still read the
+# private temp dir; started as another user it runs as that user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -154,46 +158,91 @@ cmp -s "$tmp/answer.json" "$tmp/nginx-answer.json" || {
 }
 
 # --- Load ----------------------------------------------------------------------------------
-load() {  # load NAME PORT: runs the client, its JSON line goes to $tmp/NAME.json
-  echo "bench-api: $1: $CONNECTIONS connections, ${WARMUP}s warm-up, ${DURATION}s measured" >&2
-  build/sextant_load_client --url "https://127.0.0.1:$2$METRIC_PATH" \
+# CPU time (utime + stime, in clock ticks) of the given processes, all their threads.
+cpu_ticks() {
+  local total=0 pid fields
+  for pid in "$@"; do
+    read -r -a fields <"/proc/$pid/stat"
+    total=$(( total + fields[13] + fields[14] ))
+  done
+  echo "$total"
+}
+clk_tck=$(getconf CLK_TCK)
+
+# load NAME PORT PID...: runs the client against PORT; its JSON line goes to $tmp/NAME.json
+# and the server's CPU time over the measured window (PIDs: the server's processes) to
+# $tmp/NAME.cpu.
+load() {
+  local name=$1 port=$2 client start_ticks start_ns end_ticks end_ns
+  shift 2
+  echo "bench-api: $name: $CONNECTIONS connections, ${WARMUP}s warm-up, ${DURATION}s measured" >&2
+  build/sextant_load_client --url "https://127.0.0.1:$port$METRIC_PATH" \
     --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
     --ca "$pki/ca.crt" --cert "$pki/client.crt" --key "$pki/client.key" \
-    --header 'X-Remote-User: bench' --expect-status 200 >"$tmp/$1.json" ||
-    echo "bench-api: $1: the load client reported errors" >&2
-  cat "$tmp/$1.json" >&2
+    --header 'X-Remote-User: bench' --expect-status 200 >"$tmp/$name.json" &
+  client=$!
+  pids+=("$client")
+  sleep "$WARMUP"
+  start_ticks=$(cpu_ticks "$@")
+  start_ns=$(date +%s%N)
+  wait "$client" || echo "bench-api: $name: the load client reported errors" >&2
+  end_ticks=$(cpu_ticks "$@")
+  end_ns=$(date +%s%N)
+  echo "$(( end_ticks - start_ticks )) $clk_tck $(( end_ns - start_ns ))" >"$tmp/$name.cpu"
+  cat "$tmp/$name.json" >&2
 }
-load nginx "$nginx_port"
-load sextant "$sextant_port"
+loadavg=$(cut -d' ' -f1 /proc/loadavg)
+# shellcheck disable=SC2046  # one PID per word
+load nginx "$nginx_port" "$nginx_pid" $(pgrep -P "$nginx_pid")
+load sextant "$sextant_port" "$sextant_pid"
 
-NPROC=$(nproc) python3 - "$tmp/nginx.json" "$tmp/sextant.json" "$repo/build/bench-api.json" <<'EOF'
+NPROC=$(nproc) LOADAVG=$loadavg python3 - "$tmp" "$repo/build/bench-api.json" <<'EOF'
 import json, os, sys
-nginx = json.load(open(sys.argv[1]))
-sextant = json.load(open(sys.argv[2]))
+tmp, out_path = sys.argv[1], sys.argv[2]
+
+def load(name):
+    result = json.load(open(f"{tmp}/{name}.json"))
+    ticks, clk_tck, wall_ns = (int(x) for x in open(f"{tmp}/{name}.cpu").read().split())
+    cpu_s = ticks / clk_tck
+    # Server CPU over the measured window (warm-up excluded), per successful request.
+    result["server_cpu_cores"] = round(cpu_s / (wall_ns / 1e9), 3) if wall_ns else 0.0
+    result["server_cpu_us_per_request"] = (
+        round(cpu_s * 1e6 / result["requests"], 2) if result["requests"] else 0.0)
+    return result
+
+nginx = load("nginx")
+sextant = load("sextant")
 throughput_ratio = sextant["rps"] / nginx["rps"] if nginx["rps"] else 0.0
 p99_ratio = sextant["p99_us"] / nginx["p99_us"] if nginx["p99_us"] else 0.0
+cpu_ratio = (sextant["server_cpu_us_per_request"] / nginx["server_cpu_us_per_request"]
+             if nginx["server_cpu_us_per_request"] else 0.0)
 result = {
     "nproc": int(os.environ["NPROC"]),
+    "loadavg_1m_before": float(os.environ["LOADAVG"]),
     "connections": nginx["connections"],
     "nginx": nginx,
     "sextant": sextant,
     "throughput_ratio": round(throughput_ratio, 3),
     "p99_ratio": round(p99_ratio, 3),
+    "cpu_per_request_ratio": round(cpu_ratio, 3),
     "target": {"throughput_ratio_min": 0.5, "p99_ratio_max": 2.0},
     "meets_target": throughput_ratio >= 0.5 and p99_ratio <= 2.0,
 }
-with open(sys.argv[3], "w") as out:
+with open(out_path, "w") as out:
     json.dump(result, out, indent=2)
     out.write("\n")
 print(f"nproc: {result['nproc']}, connections: {result['connections']}, "
-      f"{nginx['seconds']:.0f}s measured each\n")
-print("| server | req/s | p50 | p99 | errors | TLS handshakes |")
-print("|---|---:|---:|---:|---:|---:|")
+      f"{nginx['seconds']:.0f}s measured each, 1-min load average before: "
+      f"{result['loadavg_1m_before']}\n")
+print("| server | req/s | p50 | p99 | server CPU | server CPU/request | errors | TLS handshakes |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in (("nginx", nginx), ("sextant", sextant)):
     print(f"| {name} | {r['rps']:.0f} | {r['p50_us']:.0f} µs | {r['p99_us']:.0f} µs "
+          f"| {r['server_cpu_cores']:.2f} cores | {r['server_cpu_us_per_request']:.1f} µs "
           f"| {r['errors']} | {r['handshakes']} |")
 print()
 print(f"throughput sextant/nginx: {throughput_ratio:.2f} (target >= 0.5)")
 print(f"p99 sextant/nginx: {p99_ratio:.2f} (target <= 2.0)")
+print(f"server CPU per request sextant/nginx: {cpu_ratio:.2f} (informational)")
 print(f"meets target: {'yes' if result['meets_target'] else 'no'}")
 EOF

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <thread>
 
 #include "apiserver/codec.h"
 #include "common/log.h"
@@ -19,6 +20,11 @@ std::string RouteForMetrics(const std::string& path, const std::string& api_rout
   if (kHealthPaths.count(path) || path == "/metrics") return path;
   return "other";
 }
+
+// Set by Dispatch() on the connection's thread and cleared by the logger, which cpp-httplib
+// calls on the same thread once the response has been written: a request is in flight from
+// dispatch until its bytes are out.
+thread_local bool t_request_in_flight = false;
 
 void WriteStatus(httplib::Response& res, const apiserver::ApiError& error) {
   res.status = error.code;
@@ -48,6 +54,12 @@ HttpServer::HttpServer(const ServerOptions& options, const TlsContext& tls,
   server_->set_write_timeout(options_.write_timeout.count(), 0);
   server_->set_tcp_nodelay(true);
   server_->set_payload_max_length(1 << 20);
+  server_->set_logger([this](const httplib::Request&, const httplib::Response&) {
+    if (!t_request_in_flight) return;
+    t_request_in_flight = false;
+    metrics_.in_flight().Decrement();
+    in_flight_.fetch_sub(1);
+  });
   server_->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) {
         Dispatch(req, res);
@@ -79,6 +91,14 @@ void HttpServer::Serve() { server_->listen_after_bind(); }
 
 void HttpServer::Stop() { server_->stop(); }
 
+bool HttpServer::WaitForDrain(std::chrono::steady_clock::time_point deadline) const {
+  while (in_flight_.load() > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 bool HttpServer::IsAlwaysAllowed(const std::string& path) const {
   return std::find(options_.always_allow_paths.begin(), options_.always_allow_paths.end(),
                    path) != options_.always_allow_paths.end();
@@ -105,8 +125,11 @@ std::optional<apiserver::UserInfo> HttpServer::Authenticate(
 
 void HttpServer::Dispatch(const httplib::Request& req, httplib::Response& res) {
   const auto start = std::chrono::steady_clock::now();
-  in_flight_.fetch_add(1);
-  metrics_.in_flight().Increment();
+  if (!t_request_in_flight) {
+    t_request_in_flight = true;
+    in_flight_.fetch_add(1);
+    metrics_.in_flight().Increment();
+  }
   std::string api_route;
   const std::string& path = req.path;
 
@@ -149,8 +172,6 @@ void HttpServer::Dispatch(const httplib::Request& req, httplib::Response& res) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics_.ObserveRequest(req.method, RouteForMetrics(path, api_route), res.status, seconds);
-  metrics_.in_flight().Decrement();
-  in_flight_.fetch_sub(1);
   SEXTANT_VLOG(4) << req.method << " " << path << " " << res.status << " "
                   << static_cast<int>(seconds * 1e6) << "us";
 }

@@ -8,15 +8,17 @@
 // Concurrency: a bounded pool of `max_workers` threads; each connection holds a worker while
 // it is served or idle in keep-alive (up to `keep_alive_timeout`), so idle clients starve
 // nobody as long as the pool is larger than the idle connections.
-// Lifecycle: Bind() → Serve() (blocks) ; from another thread BeginShutdown() (readyz fails)
-// then Stop(): the listener closes, idle keep-alive connections are dropped, in-flight
-// requests finish, and Serve() returns.
+// Lifecycle: Bind() → Serve() (blocks); from another thread BeginShutdown() (readyz fails),
+// Stop() (the listener closes) and WaitForDrain() (every request already dispatched has had
+// its response written). cpp-httplib keeps idle keep-alive connections until their timeout,
+// so the process exits after WaitForDrain() instead of waiting for Serve() to return.
 // Ownership: borrows everything passed to the constructor; they must outlive the server.
 // Thread safety: Serve() on one thread; BeginShutdown()/Stop() from any thread.
 #ifndef SEXTANT_SERVER_HTTP_SERVER_H_
 #define SEXTANT_SERVER_HTTP_SERVER_H_
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +52,8 @@ class HttpServer {
   void Serve();
   void BeginShutdown() { shutting_down_.store(true); }
   void Stop();
+  // True when no request is in flight; false when `deadline` came first.
+  bool WaitForDrain(std::chrono::steady_clock::time_point deadline) const;
   int InFlight() const { return in_flight_.load(); }
 
  private:

@@ -97,17 +97,17 @@ int Run(const ServerOptions& options) {
     server.BeginShutdown();
     std::this_thread::sleep_for(options.shutdown_delay);
     server.Stop();
-    // Bound the drain: if in-flight requests outlive the timeout, leave anyway.
-    std::thread([&server, timeout = options.shutdown_timeout] {
-      std::this_thread::sleep_for(timeout);
+    if (server.WaitForDrain(std::chrono::steady_clock::now() + options.shutdown_timeout)) {
+      SEXTANT_LOG(INFO) << "drained; exiting";
+    } else {
       SEXTANT_LOG(WARNING) << "shutdown timeout reached with " << server.InFlight()
                            << " requests in flight; exiting";
-      std::_Exit(0);
-    }).detach();
+    }
+    // Idle keep-alive connections would hold Serve() until their timeout: leave now.
+    std::_Exit(0);
   });
   server.Serve();
   signal_thread.join();
-  SEXTANT_LOG(INFO) << "drained; exiting";
   return 0;
 }
 

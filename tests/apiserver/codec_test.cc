@@ -27,7 +27,9 @@ TEST_P(Negotiation, PicksTheRightType) {
   const NegotiationCase& c = GetParam();
   Result<MediaType> got = NegotiateMediaType(c.accept, c.protobuf_allowed);
   ASSERT_EQ(got.ok(), c.ok) << c.accept;
-  if (c.ok) EXPECT_EQ(*got, c.want) << c.accept;
+  if (c.ok) {
+    EXPECT_EQ(*got, c.want) << c.accept;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
