@@ -54,7 +54,8 @@ HttpServer::HttpServer(const ServerOptions& options, const TlsContext& tls,
   server_->set_write_timeout(options_.write_timeout.count(), 0);
   server_->set_tcp_nodelay(true);
   server_->set_payload_max_length(1 << 20);
-  server_->set_logger([this](const httplib::Request&, const httplib::Response&) {
+  server_->set_logger([this](const httplib::Request& req, const httplib::Response&) {
+    FlushWrites(req.ssl);  // the response is complete: send it
     if (!t_request_in_flight) return;
     t_request_in_flight = false;
     metrics_.in_flight().Decrement();

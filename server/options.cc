@@ -67,6 +67,9 @@ std::vector<Flag> Flags(ServerOptions& o, std::map<std::string, bool>& touched) 
       return SetList(v, field, &touched[name]);
     };
   };
+  auto opt = [](std::optional<std::string>* field) {
+    return [field](const std::string& v) { *field = v; return OkStatus(); };
+  };
   auto& rh = o.authentication.request_header;
   return {
       {"bind-address", "IP address to listen on (default 0.0.0.0)", false,
@@ -116,6 +119,64 @@ std::vector<Flag> Flags(ServerOptions& o, std::map<std::string, bool>& touched) 
          return SetDuration("shutdown-timeout", v, &o.shutdown_timeout); }},
       {"static-metrics", "serve a static table of metrics from this YAML file", false,
        str(&o.static_metrics_file)},
+      {"config", "prometheus-adapter style configuration file (externalRules, prometheus:)",
+       false, str(&o.config_file)},
+      {"prometheus-url", "Prometheus URL, may carry a path prefix (e.g. https://mimir/prometheus)",
+       false, opt(&o.prometheus.url)},
+      {"prometheus-verb", "GET or POST (default GET; long queries switch to POST)", false,
+       opt(&o.prometheus.verb)},
+      {"prometheus-token-file", "bearer token file, re-read when it changes", false,
+       opt(&o.prometheus.token_file)},
+      {"prometheus-basic-auth-username", "basic auth user", false,
+       opt(&o.prometheus.basic_auth_username)},
+      {"prometheus-basic-auth-password-file", "basic auth password file", false,
+       opt(&o.prometheus.basic_auth_password_file)},
+      {"prometheus-ca-file", "CA bundle to verify Prometheus with", false,
+       opt(&o.prometheus.ca_file)},
+      {"prometheus-client-tls-cert-file", "client certificate for Prometheus", false,
+       opt(&o.prometheus.client_cert_file)},
+      {"prometheus-client-tls-key-file", "client key for Prometheus", false,
+       opt(&o.prometheus.client_key_file)},
+      {"prometheus-insecure-skip-tls-verify", "do not verify Prometheus' certificate", true,
+       [&o](const std::string& v) {
+         if (v != "" && v != "true" && v != "false") {
+           return InvalidArgumentError("--prometheus-insecure-skip-tls-verify: want true or false");
+         }
+         o.prometheus.insecure_skip_tls_verify = v != "false";
+         return OkStatus();
+       }},
+      {"prometheus-header", "extra header K=V on every Prometheus request (repeatable), e.g. "
+       "X-Scope-OrgID=tenant", false, [&o](const std::string& v) {
+         size_t eq = v.find('=');
+         if (eq == std::string::npos || eq == 0) {
+           return InvalidArgumentError("--prometheus-header: want K=V, got \"" + v + "\"");
+         }
+         o.prometheus.headers.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+         return OkStatus();
+       }},
+      {"prometheus-sigv4-region", "sign requests with AWS SigV4 for this region (Amazon "
+       "Managed Service for Prometheus; credentials from AWS_* variables)", false,
+       opt(&o.prometheus.sigv4_region)},
+      {"prometheus-connect-timeout", "connect timeout (default 5s)", false,
+       [&o](const std::string& v) {
+         std::chrono::milliseconds d;
+         SEXTANT_RETURN_IF_ERROR(SetDuration("prometheus-connect-timeout", v, &d));
+         o.prometheus.connect_timeout = d;
+         return OkStatus();
+       }},
+      {"prometheus-request-timeout", "request timeout (default 30s)", false,
+       [&o](const std::string& v) {
+         std::chrono::milliseconds d;
+         SEXTANT_RETURN_IF_ERROR(SetDuration("prometheus-request-timeout", v, &d));
+         o.prometheus.request_timeout = d;
+         return OkStatus();
+       }},
+      {"metrics-relist-interval", "how often series discovery runs (default 1m)", false,
+       [&o](const std::string& v) {
+         return SetDuration("metrics-relist-interval", v, &o.metrics_relist_interval); }},
+      {"metrics-max-age", "how far back series discovery looks (default: the relist "
+       "interval)", false, [&o](const std::string& v) {
+         return SetDuration("metrics-max-age", v, &o.metrics_max_age); }},
       {"v", "log verbosity (default 0)", false,
        [&o](const std::string& v) { return SetInt("v", v, 0, 10, &o.verbosity); }},
       {"help", "print this help", true,
@@ -185,6 +246,12 @@ Result<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
       value = args[++i];
     }
     SEXTANT_RETURN_IF_ERROR(flag->set(value));
+  }
+  if (!options.static_metrics_file.empty() && !options.config_file.empty()) {
+    return InvalidArgumentError("--static-metrics and --config cannot be used together");
+  }
+  if (options.metrics_relist_interval.count() < 1000) {
+    return InvalidArgumentError("--metrics-relist-interval must be at least 1s");
   }
   if (options.tls_cert_file.empty() != options.tls_private_key_file.empty()) {
     return InvalidArgumentError(

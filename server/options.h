@@ -10,6 +10,8 @@
 #define SEXTANT_SERVER_OPTIONS_H_
 
 #include <chrono>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,22 @@
 #include "common/result.h"
 
 namespace sextant::server {
+
+struct PrometheusFlags {
+  std::optional<std::string> url;                 // --prometheus-url
+  std::optional<std::string> verb;                // --prometheus-verb GET|POST
+  std::optional<std::string> token_file;          // --prometheus-token-file
+  std::optional<std::string> basic_auth_username; // --prometheus-basic-auth-username
+  std::optional<std::string> basic_auth_password_file;  // --prometheus-basic-auth-password-file
+  std::optional<std::string> ca_file;             // --prometheus-ca-file
+  std::optional<std::string> client_cert_file;    // --prometheus-client-tls-cert-file
+  std::optional<std::string> client_key_file;     // --prometheus-client-tls-key-file
+  std::optional<bool> insecure_skip_tls_verify;   // --prometheus-insecure-skip-tls-verify
+  std::vector<std::pair<std::string, std::string>> headers;  // --prometheus-header K=V
+  std::optional<std::string> sigv4_region;        // --prometheus-sigv4-region (enables SigV4)
+  std::optional<std::chrono::milliseconds> connect_timeout;  // --prometheus-connect-timeout
+  std::optional<std::chrono::milliseconds> request_timeout;  // --prometheus-request-timeout
+};
 
 struct ServerOptions {
   // Default: 0.0.0.0.
@@ -55,8 +73,19 @@ struct ServerOptions {
   // Default: 20s. After the listener closes, in-flight requests get this long to finish.
   std::chrono::milliseconds shutdown_timeout{20000};
 
-  // Default: empty. A static table of metrics (scaling/static_provider.h).
+  // Default: empty. A static table of metrics (scaling/static_provider.h); exclusive with
+  // --config.
   std::string static_metrics_file;
+  // Default: empty. A prometheus-adapter style configuration (scaling/adapter_config.h).
+  std::string config_file;
+
+  // Prometheus connection flags, named as prometheus-adapter names them where it has them.
+  // Each one that is set overrides the `prometheus:` section of --config.
+  PrometheusFlags prometheus;
+  // Default: 1m. How often series discovery runs.
+  std::chrono::milliseconds metrics_relist_interval{60000};
+  // Default: 0 (= the relist interval). How far back series discovery looks.
+  std::chrono::milliseconds metrics_max_age{0};
   // Default: 0. Log verbosity.
   int verbosity = 0;
   bool show_help = false;

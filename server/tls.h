@@ -6,6 +6,8 @@
 //   apiserver.key and reused on restart while it is valid and covers the same names.
 // - TLS 1.2 or newer. Client certificates are requested (never required: health probes come
 //   without one) and advertised with both CAs' names so Go clients pick the right one.
+// - After the handshake, writes go through a buffer flushed by FlushWrites() at the end of
+//   each response, so a response leaves in one send rather than one per piece.
 // - A presented chain is verified against each CA bundle once per connection (purpose: TLS
 //   client) and the outcome is cached on the connection (SSL ex_data), so keep-alive requests
 //   do not pay for signature checks.
@@ -65,6 +67,10 @@ class TlsContext {
   X509_STORE* request_header_ca_store_ = nullptr;  // owned; null when not configured
   std::vector<std::string> ca_files_;              // advertised CA names come from these
 };
+
+// Sends what a connection's responses left in its write buffer (see Configure). Must be
+// called once a response is complete; harmless on connections without a buffer.
+void FlushWrites(const SSL* ssl);
 
 // Generates (or reuses) the self-signed serving pair in `cert_dir`; returns the two paths.
 Result<std::pair<std::string, std::string>> EnsureSelfSignedCertificate(
