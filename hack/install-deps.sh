@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl
-  libcpp-httplib-dev libssl-dev openssl
+  libcpp-httplib-dev libboost-dev libssl-dev openssl
   nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libhwy-dev libre2-dev

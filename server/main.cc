@@ -13,11 +13,12 @@
 #include "apiserver/authenticator.h"
 #include "apiserver/authorizer.h"
 #include "common/log.h"
-#include "scaling/static_provider.h"
 #include "server/http_server.h"
 #include "server/options.h"
+#include "server/provider_factory.h"
 #include "server/self_metrics.h"
 #include "server/tls.h"
+#include "server/validate_command.h"
 
 namespace sextant::server {
 namespace {
@@ -31,19 +32,6 @@ std::vector<std::string> ServiceDnsNames(const std::string& service) {
           service + "." + ns + ".svc.cluster.local"};
 }
 
-Result<std::unique_ptr<apiserver::ExternalMetricsProvider>> BuildProvider(
-    const ServerOptions& options) {
-  if (options.static_metrics_file.empty()) {
-    SEXTANT_LOG(WARNING) << "no metrics source configured (--static-metrics): serving an "
-                            "empty metric list";
-    return std::unique_ptr<apiserver::ExternalMetricsProvider>(
-        std::make_unique<scaling::StaticProvider>(std::vector<scaling::StaticProvider::Metric>{}));
-  }
-  auto provider = scaling::StaticProvider::Load(options.static_metrics_file);
-  if (!provider.ok()) return provider.status();
-  return std::unique_ptr<apiserver::ExternalMetricsProvider>(std::move(*provider));
-}
-
 int Run(const ServerOptions& options) {
   log::SetVerbosity(options.verbosity);
   // Signals are taken by one thread (sigwait) so that shutdown runs outside a handler.
@@ -54,11 +42,12 @@ int Run(const ServerOptions& options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto provider = BuildProvider(options);
-  if (!provider.ok()) {
-    SEXTANT_LOG(ERROR) << provider.status().message();
+  auto bundle = BuildProvider(options);
+  if (!bundle.ok()) {
+    SEXTANT_LOG(ERROR) << bundle.status().message();
     return 1;
   }
+  apiserver::ExternalMetricsProvider& provider = *bundle->provider;
   TlsOptions tls_options{options.tls_cert_file,
                          options.tls_private_key_file,
                          options.cert_dir,
@@ -80,9 +69,9 @@ int Run(const ServerOptions& options) {
   }
   apiserver::Authenticator authenticator(options.authentication);
   apiserver::AlwaysAllowAuthorizer authorizer;
-  apiserver::ApiHandler api(**provider, authorizer, {options.request_timeout});
+  apiserver::ApiHandler api(provider, authorizer, {options.request_timeout});
   SelfMetrics metrics;
-  HttpServer server(options, **tls, authenticator, api, **provider, metrics);
+  HttpServer server(options, **tls, authenticator, api, provider, metrics);
   auto port = server.Bind();
   if (!port.ok()) {
     SEXTANT_LOG(ERROR) << port.status().message();
@@ -116,6 +105,9 @@ int Run(const ServerOptions& options) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "validate") {
+    return sextant::server::RunValidate({args.begin() + 1, args.end()}, std::cout, std::cerr);
+  }
   if (!args.empty() && args[0] == "serve") args.erase(args.begin());
   auto options = sextant::server::ParseServerOptions(args);
   if (!options.ok()) {

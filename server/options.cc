@@ -99,8 +99,12 @@ std::vector<Flag> Flags(ServerOptions& o, std::map<std::string, bool>& touched) 
       {"always-allow-paths", "paths served without authentication "
        "(default /healthz,/readyz,/livez)", false,
        list("always-allow-paths", &o.always_allow_paths)},
-      {"max-workers", "worker threads (default 128)", false,
+      {"max-workers", "threads computing responses, i.e. concurrent requests (default 16)",
+       false,
        [&o](const std::string& v) { return SetInt("max-workers", v, 1, 4096, &o.max_workers); }},
+      {"io-threads", "threads running connection I/O (default 0 = number of usable CPUs)",
+       false,
+       [&o](const std::string& v) { return SetInt("io-threads", v, 0, 256, &o.io_threads); }},
       {"keep-alive-timeout", "idle keep-alive connections are closed after this (default 30s)",
        false, [&o](const std::string& v) {
          return SetDuration("keep-alive-timeout", v, &o.keep_alive_timeout); }},

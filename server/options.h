@@ -56,9 +56,11 @@ struct ServerOptions {
   // Default: /healthz,/readyz,/livez. Paths answered without authentication.
   std::vector<std::string> always_allow_paths{"/healthz", "/readyz", "/livez"};
 
-  // Default: 128. Worker threads; each open connection holds one while it is served or idle
-  // in keep-alive, so keep this above the expected number of idle connections.
-  int max_workers = 128;
+  // Default: 16. Threads computing responses (a metric request may wait on the backend);
+  // idle keep-alive connections hold none, so this bounds concurrent requests, not clients.
+  int max_workers = 16;
+  // Default: 0 (= the number of usable CPUs). Threads running the connections' I/O.
+  int io_threads = 0;
   // Default: 30s. An idle keep-alive connection is closed after this.
   std::chrono::seconds keep_alive_timeout{30};
   // Default: 10s. Reading a request (headers and body) must finish within this.

@@ -57,31 +57,7 @@ bool VerifiesAgainst(X509_STORE* store, X509* leaf, STACK_OF(X509) * chain) {
   return ok;
 }
 
-// After the handshake, puts a buffer between TLS and the socket so that a response written in
-// pieces (cpp-httplib writes the header block and the body separately) leaves in one send
-// when FlushWrites() is called, instead of one TCP segment per piece.
-void BufferWritesAfterHandshake(const SSL* ssl, int where, int) {
-  if (!(where & SSL_CB_HANDSHAKE_DONE)) return;
-  SSL* mutable_ssl = const_cast<SSL*>(ssl);
-  BIO* socket_bio = SSL_get_wbio(mutable_ssl);
-  if (!socket_bio || BIO_method_type(socket_bio) == BIO_TYPE_BUFFER) return;
-  BIO* buffer = BIO_new(BIO_f_buffer());
-  if (!buffer || BIO_set_write_buffer_size(buffer, 64 * 1024) != 1) {
-    BIO_free(buffer);
-    return;
-  }
-  BIO_up_ref(socket_bio);  // the chain keeps it; SSL_set0_wbio drops the SSL's old reference
-  BIO_push(buffer, socket_bio);
-  SSL_set0_wbio(mutable_ssl, buffer);
-}
-
 }  // namespace
-
-void FlushWrites(const SSL* ssl) {
-  if (!ssl) return;
-  BIO* wbio = SSL_get_wbio(ssl);
-  if (wbio && BIO_method_type(wbio) == BIO_TYPE_BUFFER) (void)BIO_flush(wbio);
-}
 
 Result<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions& options) {
   std::unique_ptr<TlsContext> tls(new TlsContext());
@@ -134,7 +110,6 @@ bool TlsContext::Configure(SSL_CTX& ctx) const {
     ERR_clear_error();
     return false;
   }
-  SSL_CTX_set_info_callback(&ctx, BufferWritesAfterHandshake);
   static const unsigned char kSessionContext[] = "sextant";
   SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof kSessionContext - 1);
   if (!ca_files_.empty()) {
@@ -175,7 +150,7 @@ std::optional<apiserver::VerifiedPeer> TlsContext::PeerOf(const SSL* ssl) const 
   if (!leaf) return std::nullopt;
   auto* peer = new apiserver::VerifiedPeer(Verify(leaf, SSL_get_peer_cert_chain(ssl)));
   X509_free(leaf);
-  // The connection is served by this thread alone; the SSL object owns the cache from here.
+  // Calls for one connection do not overlap; the SSL object owns the cache from here.
   SSL_set_ex_data(const_cast<SSL*>(ssl), index, peer);
   return *peer;
 }

@@ -6,14 +6,13 @@
 //   apiserver.key and reused on restart while it is valid and covers the same names.
 // - TLS 1.2 or newer. Client certificates are requested (never required: health probes come
 //   without one) and advertised with both CAs' names so Go clients pick the right one.
-// - After the handshake, writes go through a buffer flushed by FlushWrites() at the end of
-//   each response, so a response leaves in one send rather than one per piece.
 // - A presented chain is verified against each CA bundle once per connection (purpose: TLS
 //   client) and the outcome is cached on the connection (SSL ex_data), so keep-alive requests
 //   do not pay for signature checks.
 // Ownership: owns the CA stores; must outlive every SSL_CTX configured with it.
 // Thread safety: immutable after Create(); PeerOf() is safe concurrently for distinct
-// connections (one connection is served by one thread at a time).
+// connections, and one connection's PeerOf() calls must not overlap (the listener hands a
+// connection's requests out one at a time).
 // Errors: Create() fails with InvalidArgument naming the file or the step that failed.
 #ifndef SEXTANT_SERVER_TLS_H_
 #define SEXTANT_SERVER_TLS_H_
@@ -67,10 +66,6 @@ class TlsContext {
   X509_STORE* request_header_ca_store_ = nullptr;  // owned; null when not configured
   std::vector<std::string> ca_files_;              // advertised CA names come from these
 };
-
-// Sends what a connection's responses left in its write buffer (see Configure). Must be
-// called once a response is complete; harmless on connections without a buffer.
-void FlushWrites(const SSL* ssl);
 
 // Generates (or reuses) the self-signed serving pair in `cert_dir`; returns the two paths.
 Result<std::pair<std::string, std::string>> EnsureSelfSignedCertificate(

@@ -1,0 +1,661 @@
+// Highway implementations of the window kernels (contract: window_kernels.h).
+//
+// This file is compiled once per SIMD target: foreach_target.h re-includes it with HWY_TARGET
+// set to each target, and the HWY_ONCE section at the end defines the public functions, which
+// dispatch at run time to the best target the CPU supports.
+//
+// Memory access rules for every kernel below: full vectors are read with LoadU only while a
+// whole vector fits before values + n; the remainder (and an alignment head for long inputs)
+// goes through LoadPartial, which never touches memory outside [p, p + count): a masked load
+// where masked-off lanes cannot fault (AVX-512), else a copy through a stack buffer. Nothing is
+// allocated; Quantile writes only to the caller's scratch buffer.
+#include "scaling/kernels/window_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "scaling/kernels/window_kernels.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace sextant::scaling::kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::ScalableTag<double>;
+using V = hn::Vec<D>;
+// Upper bound of Lanes(D()) for this target, for stack buffers.
+constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(double);
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// 2^-64 and 2^64: exact rescaling for sums that overflow.
+constexpr double kDownScale = 5.421010862427522170037264e-20;
+constexpr double kUpScale = 18446744073709551616.0;
+
+// Loads p[0, count) (count < Lanes) into the low lanes; the other lanes hold `fill`.
+HWY_INLINE V LoadPartial(D d, const double* HWY_RESTRICT p, size_t count, double fill) {
+#if HWY_MEM_OPS_MIGHT_FAULT
+  HWY_ALIGN double buf[kMaxLanes];
+  hn::Store(hn::Set(d, fill), d, buf);
+  if (count != 0) std::memcpy(buf, p, count * sizeof(double));
+  return hn::Load(d, buf);
+#else
+  const auto m = hn::FirstN(d, count);
+  return hn::IfThenElse(m, hn::MaskedLoad(m, d, p), hn::Set(d, fill));
+#endif
+}
+
+// Elements to process before p + result is vector-aligned (0 when p is not 8-byte aligned
+// or the input is short, where it would not pay off).
+HWY_INLINE size_t AlignmentHead(D d, const double* p, size_t n) {
+  const size_t N = hn::Lanes(d);
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(p);
+  if (n < 8 * N || addr % sizeof(double) != 0) return 0;
+  const size_t misaligned = (addr / sizeof(double)) % N;
+  return misaligned == 0 ? 0 : N - misaligned;
+}
+
+// Runs acc.Add(v) over all of p[0, n) in vectors, four independent chains (acc.Add0..Add3)
+// so that dependent adds/max overlap; padding lanes hold `fill` (the operation's identity).
+template <class Acc>
+HWY_INLINE void ForEachVector(D d, const double* HWY_RESTRICT p, size_t n, double fill, Acc& acc) {
+  const size_t N = hn::Lanes(d);
+  size_t i = AlignmentHead(d, p, n);
+  if (i != 0) acc.Add0(LoadPartial(d, p, i, fill));
+  for (; i + 4 * N <= n; i += 4 * N) {
+    acc.Add0(hn::LoadU(d, p + i));
+    acc.Add1(hn::LoadU(d, p + i + N));
+    acc.Add2(hn::LoadU(d, p + i + 2 * N));
+    acc.Add3(hn::LoadU(d, p + i + 3 * N));
+  }
+  for (; i + N <= n; i += N) acc.Add1(hn::LoadU(d, p + i));
+  if (i < n) acc.Add2(LoadPartial(d, p + i, n - i, fill));
+}
+
+// Knuth's TwoSum: s + c accumulates x with the rounding error of every add kept in c.
+HWY_INLINE void TwoSumInto(V& s, V& c, V x) {
+  const V t = hn::Add(s, x);
+  const V z = hn::Sub(t, s);
+  const V e = hn::Add(hn::Sub(s, hn::Sub(t, z)), hn::Sub(x, z));
+  s = t;
+  c = hn::Add(c, e);
+}
+
+inline void ScalarTwoSum(double& hi, double& lo, double x) {
+  const double t = hi + x;
+  const double z = t - hi;
+  lo += (hi - (t - z)) + (x - z);
+  hi = t;
+}
+
+// hi + lo is the sum; hi alone is non-finite exactly when the plain sum is (NaN input, both
+// infinities, an infinity, or overflow), and lo is then meaningless.
+struct SumParts {
+  double hi = 0;
+  double lo = 0;
+};
+
+template <bool kScaled>
+struct CompensatedSum {
+  explicit CompensatedSum(D d) : scale(hn::Set(d, kDownScale)) {
+    s0 = s1 = s2 = s3 = c0 = c1 = c2 = c3 = hn::Zero(d);
+  }
+  HWY_INLINE V Scaled(V v) const { return kScaled ? hn::Mul(v, scale) : v; }
+  HWY_INLINE void Add0(V v) { TwoSumInto(s0, c0, Scaled(v)); }
+  HWY_INLINE void Add1(V v) { TwoSumInto(s1, c1, Scaled(v)); }
+  HWY_INLINE void Add2(V v) { TwoSumInto(s2, c2, Scaled(v)); }
+  HWY_INLINE void Add3(V v) { TwoSumInto(s3, c3, Scaled(v)); }
+
+  SumParts Finish(D d) const {
+    const size_t N = hn::Lanes(d);
+    HWY_ALIGN double s[4 * kMaxLanes];
+    HWY_ALIGN double c[4 * kMaxLanes];
+    hn::Store(s0, d, s);
+    hn::Store(s1, d, s + N);
+    hn::Store(s2, d, s + 2 * N);
+    hn::Store(s3, d, s + 3 * N);
+    hn::Store(c0, d, c);
+    hn::Store(c1, d, c + N);
+    hn::Store(c2, d, c + 2 * N);
+    hn::Store(c3, d, c + 3 * N);
+    SumParts out;
+    for (size_t i = 0; i < 4 * N; ++i) ScalarTwoSum(out.hi, out.lo, s[i]);
+    for (size_t i = 0; i < 4 * N; ++i) out.lo += c[i];
+    return out;
+  }
+
+  V scale;
+  V s0, s1, s2, s3, c0, c1, c2, c3;
+};
+
+template <bool kScaled>
+SumParts SumOf(const double* HWY_RESTRICT p, size_t n) {
+  const D d;
+  CompensatedSum<kScaled> acc(d);
+  ForEachVector(d, p, n, 0.0, acc);
+  return acc.Finish(d);
+}
+
+double SumImpl(const double* HWY_RESTRICT p, size_t n) {
+  const SumParts s = SumOf<false>(p, n);
+  return std::isfinite(s.hi) ? s.hi + s.lo : s.hi;
+}
+
+// Mean of a window whose compensated sum is `s`; re-sums on scaled values when a finite input
+// overflowed the sum.
+double MeanFromSum(const double* HWY_RESTRICT p, size_t n, const SumParts& s) {
+  const double count = static_cast<double>(n);
+  if (std::isfinite(s.hi)) return (s.hi + s.lo) / count;
+  if (std::isinf(s.hi)) {
+    const SumParts scaled = SumOf<true>(p, n);
+    if (std::isfinite(scaled.hi)) return ((scaled.hi + scaled.lo) / count) * kUpScale;
+  }
+  return s.hi / count;
+}
+
+double MeanImpl(const double* HWY_RESTRICT p, size_t n) {
+  return MeanFromSum(p, n, SumOf<false>(p, n));
+}
+
+// NaN lanes are replaced by the identity, so NaN only wins when nothing else is there.
+template <bool kMax>
+struct Extremum {
+  explicit Extremum(D d) : identity(hn::Set(d, kMax ? -kInf : kInf)) {
+    a0 = a1 = a2 = a3 = identity;
+  }
+  HWY_INLINE V Clean(V v) const { return hn::IfThenElse(hn::Eq(v, v), v, identity); }
+  HWY_INLINE V Pick(V a, V v) const { return kMax ? hn::Max(a, Clean(v)) : hn::Min(a, Clean(v)); }
+  HWY_INLINE void Add0(V v) { a0 = Pick(a0, v); }
+  HWY_INLINE void Add1(V v) { a1 = Pick(a1, v); }
+  HWY_INLINE void Add2(V v) { a2 = Pick(a2, v); }
+  HWY_INLINE void Add3(V v) { a3 = Pick(a3, v); }
+  double Finish(D d) const {
+    const V a = kMax ? hn::Max(hn::Max(a0, a1), hn::Max(a2, a3))
+                     : hn::Min(hn::Min(a0, a1), hn::Min(a2, a3));
+    HWY_ALIGN double lanes[kMaxLanes];
+    hn::Store(a, d, lanes);
+    double r = lanes[0];
+    for (size_t i = 1; i < hn::Lanes(d); ++i)
+      r = kMax ? std::max(r, lanes[i]) : std::min(r, lanes[i]);
+    return r;
+  }
+  V identity;
+  V a0, a1, a2, a3;
+};
+
+template <bool kMax>
+double ExtremumImpl(const double* HWY_RESTRICT p, size_t n) {
+  const D d;
+  Extremum<kMax> acc(d);
+  const double identity = kMax ? -kInf : kInf;
+  ForEachVector(d, p, n, identity, acc);
+  const double r = acc.Finish(d);
+  if (r != identity) return r;
+  // Either every sample is NaN or every other one equals the identity: look once.
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isnan(p[i])) return identity;
+  }
+  return kNaN;
+}
+
+double MinImpl(const double* HWY_RESTRICT p, size_t n) { return ExtremumImpl<false>(p, n); }
+double MaxImpl(const double* HWY_RESTRICT p, size_t n) { return ExtremumImpl<true>(p, n); }
+
+// Pass one of the variance: compensated sum of x - x0 (x0 = the first sample, also the fill of
+// padding lanes, so padding adds 0 and cannot move min/max) plus min and max of x.
+struct ShiftedSumMinMax {
+  ShiftedSumMinMax(D d, double x0) : shift(hn::Set(d, x0)), sum(d), lo(d), hi(d) {}
+  HWY_INLINE void Add0(V v) {
+    sum.Add0(hn::Sub(v, shift));
+    lo.a0 = hn::Min(lo.a0, v);
+    hi.a0 = hn::Max(hi.a0, v);
+  }
+  HWY_INLINE void Add1(V v) {
+    sum.Add1(hn::Sub(v, shift));
+    lo.a1 = hn::Min(lo.a1, v);
+    hi.a1 = hn::Max(hi.a1, v);
+  }
+  HWY_INLINE void Add2(V v) {
+    sum.Add2(hn::Sub(v, shift));
+    lo.a2 = hn::Min(lo.a2, v);
+    hi.a2 = hn::Max(hi.a2, v);
+  }
+  HWY_INLINE void Add3(V v) {
+    sum.Add3(hn::Sub(v, shift));
+    lo.a3 = hn::Min(lo.a3, v);
+    hi.a3 = hn::Max(hi.a3, v);
+  }
+  V shift;
+  CompensatedSum<false> sum;
+  Extremum<false> lo;
+  Extremum<true> hi;
+};
+
+// Pass two: deviations x - mean (padding lanes hold the mean): plain sum of them and
+// compensated sum of their squares.
+struct Deviations {
+  Deviations(D d, double mean) : m(hn::Set(d, mean)), sq(d) { d0 = d1 = d2 = d3 = hn::Zero(d); }
+  HWY_INLINE void Add0(V v) {
+    const V x = hn::Sub(v, m);
+    d0 = hn::Add(d0, x);
+    sq.Add0(hn::Mul(x, x));
+  }
+  HWY_INLINE void Add1(V v) {
+    const V x = hn::Sub(v, m);
+    d1 = hn::Add(d1, x);
+    sq.Add1(hn::Mul(x, x));
+  }
+  HWY_INLINE void Add2(V v) {
+    const V x = hn::Sub(v, m);
+    d2 = hn::Add(d2, x);
+    sq.Add2(hn::Mul(x, x));
+  }
+  HWY_INLINE void Add3(V v) {
+    const V x = hn::Sub(v, m);
+    d3 = hn::Add(d3, x);
+    sq.Add3(hn::Mul(x, x));
+  }
+  V m;
+  CompensatedSum<false> sq;
+  V d0, d1, d2, d3;
+};
+
+// Corrected two-pass variance: sum((x - m)^2) - (sum(x - m))^2 / n is exact for any m in real
+// arithmetic, so the small error of the computed mean m cancels out.
+double StdVarImpl(const double* HWY_RESTRICT p, size_t n) {
+  const D d;
+  const double x0 = p[0];
+  ShiftedSumMinMax pass1(d, x0);
+  ForEachVector(d, p, n, x0, pass1);
+  const SumParts shifted = pass1.sum.Finish(d);
+  // Any NaN makes the shifted sum NaN; an infinity shows in min or max. Both give NaN
+  // upstream (its Welford update computes Inf - Inf or Inf * 0).
+  if (std::isnan(shifted.hi)) return kNaN;
+  const double lowest = pass1.lo.Finish(d);
+  const double highest = pass1.hi.Finish(d);
+  if (std::isinf(lowest) || std::isinf(highest)) return kNaN;
+  if (lowest == highest) return 0;  // constant window: exactly 0, like upstream
+  const double count = static_cast<double>(n);
+  // Differences of huge finite values can overflow: then take the mean directly.
+  const double mean =
+      std::isfinite(shifted.hi) ? x0 + (shifted.hi + shifted.lo) / count : MeanImpl(p, n);
+  Deviations pass2(d, mean);
+  ForEachVector(d, p, n, mean, pass2);
+  const SumParts sq = pass2.sq.Finish(d);
+  HWY_ALIGN double dev[kMaxLanes];
+  hn::Store(hn::Add(hn::Add(pass2.d0, pass2.d1), hn::Add(pass2.d2, pass2.d3)), d, dev);
+  double sum_dev = 0;
+  for (size_t i = 0; i < hn::Lanes(d); ++i) sum_dev += dev[i];
+  if (!std::isfinite(sq.hi)) return sq.hi / count;
+  const double var = ((sq.hi + sq.lo) - sum_dev * sum_dev / count) / count;
+  return var < 0 ? 0 : var;
+}
+
+// ---- Quantile: three-way quickselect with vectorized partitions --------------------------
+
+// Windows up to this size (and regions that shrink to it) finish with std::nth_element.
+constexpr size_t kSmallSelect = 24;
+
+struct Split {
+  size_t lt = 0;   // elements < pivot, now at dst[0, lt)
+  size_t gt = 0;   // elements > pivot, now at dst[count - gt, count)
+  size_t nan = 0;  // NaN elements (dropped; only counted when kDropNaN)
+};
+
+// Three-way partition of src[0, count) into dst[0, count): smaller elements packed from the
+// front, larger ones from the back; elements equal to the pivot (and NaN) are only counted.
+// CompressStore may write a whole vector at dst + lt; that stays below the back region
+// because at least a vector of input is still unplaced whenever it runs.
+template <bool kDropNaN>
+Split PartitionAround(const double* HWY_RESTRICT src, size_t count, double pivot,
+                      double* HWY_RESTRICT dst) {
+  const D d;
+  const size_t N = hn::Lanes(d);
+  const V vp = hn::Set(d, pivot);
+  size_t l = 0, r = count, nan = 0, i = 0;
+  for (; i + N <= count; i += N) {
+    const V v = hn::LoadU(d, src + i);
+    const auto lt = hn::Lt(v, vp);
+    const auto gt = hn::Gt(v, vp);
+    l += hn::CompressStore(v, lt, d, dst + l);
+    r -= hn::CountTrue(d, gt);
+    hn::CompressBlendedStore(v, gt, d, dst + r);
+    if (kDropNaN) nan += hn::CountTrue(d, hn::Not(hn::Eq(v, v)));
+  }
+  for (; i < count; ++i) {
+    const double x = src[i];
+    if (x < pivot) {
+      dst[l++] = x;
+    } else if (x > pivot) {
+      dst[--r] = x;
+    } else if (kDropNaN && std::isnan(x)) {
+      ++nan;
+    }
+  }
+  return Split{l, count - r, nan};
+}
+
+// Minimum of a NaN-free, non-empty range.
+double MinOfRange(const double* HWY_RESTRICT p, size_t n) {
+  const D d;
+  Extremum<false> acc(d);
+  ForEachVector(d, p, n, kInf, acc);
+  return acc.Finish(d);
+}
+
+inline double Median3(double a, double b, double c) {
+  return std::max(std::min(a, b), std::min(std::max(a, b), c));
+}
+
+double PivotOf(const double* p, size_t n) {
+  if (n >= 1024) {
+    const size_t s = n / 8;
+    return Median3(Median3(p[0], p[s], p[2 * s]), Median3(p[3 * s], p[4 * s], p[5 * s]),
+                   Median3(p[6 * s], p[7 * s], p[n - 1]));
+  }
+  return Median3(p[0], p[n / 2], p[n - 1]);
+}
+
+// Finds the k-th smallest (and, when want_next, the (k+1)-th) of the non-NaN values at
+// region[0, size) of `cur`, which may be reordered; `other` is the ping-pong buffer for the
+// same offsets. `above` is the smallest value known to rank right after the region.
+void SelectInRegion(double* cur, double* other, size_t lo, size_t hi, size_t k, bool want_next,
+                    double above, double* lower, double* upper) {
+  int budget = 8;
+  for (size_t s = hi - lo; s > 1; s >>= 1) budget += 2;
+  while (hi - lo > kSmallSelect && budget-- > 0) {
+    const size_t size = hi - lo;
+    const double pivot = PivotOf(cur + lo, size);
+    const Split split = PartitionAround<false>(cur + lo, size, pivot, other + lo);
+    std::swap(cur, other);
+    const size_t eq = size - split.lt - split.gt;
+    if (k < split.lt) {
+      hi = lo + split.lt;
+      above = pivot;
+    } else if (k < split.lt + eq) {
+      *lower = pivot;
+      if (want_next) {
+        if (k + 1 < split.lt + eq) {
+          *upper = pivot;
+        } else {
+          *upper = split.gt != 0 ? MinOfRange(cur + hi - split.gt, split.gt) : above;
+        }
+      }
+      return;
+    } else {
+      k -= split.lt + eq;
+      lo = hi - split.gt;
+    }
+  }
+  double* region = cur + lo;
+  const size_t size = hi - lo;
+  std::nth_element(region, region + k, region + size);
+  *lower = region[k];
+  if (want_next) *upper = k + 1 < size ? MinOfRange(region + k + 1, size - k - 1) : above;
+}
+
+// Order statistics k and k+1 (NaN first) of values[0, n) for quantile interpolation.
+// REQUIRES: n >= 1, k < n, k + 1 < n when want_next; scratch holds 2n doubles.
+void SelectImpl(const double* HWY_RESTRICT values, size_t n, size_t k, bool want_next,
+                double* HWY_RESTRICT scratch, double* lower, double* upper) {
+  double* a = scratch;
+  double* b = scratch + n;
+  size_t nan = 0;
+  *lower = *upper = kNaN;
+  if (n <= kSmallSelect) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (std::isnan(values[i])) {
+        ++nan;
+      } else {
+        a[m++] = values[i];
+      }
+    }
+    if (k < nan) return;  // the lower rank is a NaN: the quantile is NaN
+    SelectInRegion(a, b, 0, m, k - nan, want_next, kInf, lower, upper);
+    return;
+  }
+  // First pass straight from the caller's values, dropping NaNs.
+  double pivot = Median3(values[0], values[n / 2], values[n - 1]);
+  if (std::isnan(pivot)) {
+    size_t i = 0;
+    while (i < n && std::isnan(values[i])) ++i;
+    if (i == n) return;  // all NaN
+    pivot = values[i];
+  }
+  const Split split = PartitionAround<true>(values, n, pivot, a);
+  nan = split.nan;
+  if (k < nan) return;
+  k -= nan;
+  const size_t eq = n - nan - split.lt - split.gt;
+  if (k < split.lt) {
+    SelectInRegion(a, b, 0, split.lt, k, want_next, pivot, lower, upper);
+  } else if (k < split.lt + eq) {
+    *lower = pivot;
+    if (want_next) {
+      *upper = k + 1 < split.lt + eq ? pivot : MinOfRange(a + n - split.gt, split.gt);
+    }
+  } else {
+    SelectInRegion(a, b, n - split.gt, n, k - split.lt - eq, want_next, kInf, lower, upper);
+  }
+}
+
+// ---- Rate family ----------------------------------------------------------------------------
+
+// last - first plus, for each counter reset (a sample below its predecessor), the value before
+// it, added in sample order like upstream. REQUIRES: n >= 2.
+double CounterIncreaseImpl(const double* HWY_RESTRICT v, size_t n) {
+  const D d;
+  const size_t N = hn::Lanes(d);
+  double result = v[n - 1] - v[0];
+  size_t i = 1;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto m0 = hn::Lt(hn::LoadU(d, v + i), hn::LoadU(d, v + i - 1));
+    const auto m1 = hn::Lt(hn::LoadU(d, v + i + N), hn::LoadU(d, v + i + N - 1));
+    if (hn::AllFalse(d, hn::Or(m0, m1))) continue;
+    for (size_t j = i; j < i + 2 * N; ++j) {
+      if (v[j] < v[j - 1]) result += v[j - 1];
+    }
+  }
+  for (; i < n; ++i) {
+    if (v[i] < v[i - 1]) result += v[i - 1];
+  }
+  return result;
+}
+
+int64_t TargetImpl() { return HWY_TARGET; }
+size_t LanesImpl() { return hn::Lanes(D()); }
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace sextant::scaling::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace sextant::scaling::kernels {
+
+HWY_EXPORT(SumImpl);
+HWY_EXPORT(MeanImpl);
+HWY_EXPORT(MinImpl);
+HWY_EXPORT(MaxImpl);
+HWY_EXPORT(StdVarImpl);
+HWY_EXPORT(SelectImpl);
+HWY_EXPORT(CounterIncreaseImpl);
+HWY_EXPORT(TargetImpl);
+HWY_EXPORT(LanesImpl);
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Go's time.Duration.Seconds() for a duration given in milliseconds (upstream divides rate by
+// the range's Seconds()).
+double DurationSeconds(int64_t ms) {
+  const int64_t ns = ms * 1000000;
+  return static_cast<double>(ns / 1000000000) + static_cast<double>(ns % 1000000000) / 1e9;
+}
+
+// extrapolatedRate's float path given the (reset-corrected) raw result.
+double Extrapolate(double result, const double* v, const int64_t* ts, size_t n, int64_t range_start,
+                   int64_t range_end, bool is_counter, bool is_rate, PrometheusVersion version) {
+  double to_start = static_cast<double>(ts[0] - range_start) / 1000;
+  double to_end = static_cast<double>(range_end - ts[n - 1]) / 1000;
+  const double sampled = static_cast<double>(ts[n - 1] - ts[0]) / 1000;
+  const double avg = sampled / static_cast<double>(n - 1);
+  const double threshold = avg * 1.1;
+  // Extrapolating below zero is not allowed for counters; the zero point is where a line
+  // through the samples would reach 0.
+  const bool zero_clamp = is_counter && result > 0 && v[0] >= 0;
+  if (version == PrometheusVersion::kV3) {
+    if (to_start >= threshold) to_start = avg / 2;
+    if (zero_clamp) to_start = std::min(to_start, sampled * (v[0] / result));
+    if (to_end >= threshold) to_end = avg / 2;
+    double factor = (sampled + to_start + to_end) / sampled;
+    if (is_rate) factor /= DurationSeconds(range_end - range_start);
+    return result * factor;
+  }
+  if (zero_clamp) to_start = std::min(to_start, sampled * (v[0] / result));
+  double interval = sampled;
+  interval += to_start < threshold ? to_start : avg / 2;
+  interval += to_end < threshold ? to_end : avg / 2;
+  result = result * (interval / sampled);
+  if (is_rate) result = result / DurationSeconds(range_end - range_start);
+  return result;
+}
+
+}  // namespace
+
+double Sum(const double* values, size_t n) {
+  return n == 0 ? kNaN : HWY_DYNAMIC_DISPATCH(SumImpl)(values, n);
+}
+double Mean(const double* values, size_t n) {
+  return n == 0 ? kNaN : HWY_DYNAMIC_DISPATCH(MeanImpl)(values, n);
+}
+double Min(const double* values, size_t n) {
+  return n == 0 ? kNaN : HWY_DYNAMIC_DISPATCH(MinImpl)(values, n);
+}
+double Max(const double* values, size_t n) {
+  return n == 0 ? kNaN : HWY_DYNAMIC_DISPATCH(MaxImpl)(values, n);
+}
+double Count(size_t n) { return n == 0 ? kNaN : static_cast<double>(n); }
+double Last(const double* values, size_t n) { return n == 0 ? kNaN : values[n - 1]; }
+double StdVar(const double* values, size_t n) {
+  return n == 0 ? kNaN : HWY_DYNAMIC_DISPATCH(StdVarImpl)(values, n);
+}
+double StdDev(const double* values, size_t n) { return std::sqrt(StdVar(values, n)); }
+
+size_t QuantileScratchSize(size_t n) { return 2 * n; }
+
+double Quantile(double q, const double* values, size_t n, double* scratch) {
+  if (n == 0 || std::isnan(q)) return kNaN;
+  if (q < 0) return -kInf;
+  if (q > 1) return kInf;
+  // Upstream's arithmetic, term by term.
+  const double count = static_cast<double>(n);
+  const double rank = q * (count - 1);
+  const double lower_index = std::max(0.0, std::floor(rank));
+  const double upper_index = std::min(count - 1, lower_index + 1);
+  const double weight = rank - std::floor(rank);
+  const size_t k = static_cast<size_t>(lower_index);
+  const bool want_next = static_cast<size_t>(upper_index) != k;
+  double lower = kNaN, upper = kNaN;
+  HWY_DYNAMIC_DISPATCH(SelectImpl)(values, n, k, want_next, scratch, &lower, &upper);
+  if (!want_next) upper = lower;
+  return lower * (1 - weight) + upper * weight;
+}
+
+double Rate(const double* values, const int64_t* timestamps_ms, size_t n, int64_t range_start_ms,
+            int64_t range_end_ms, PrometheusVersion version) {
+  if (n < 2) return kNaN;
+  const double raw = HWY_DYNAMIC_DISPATCH(CounterIncreaseImpl)(values, n);
+  return Extrapolate(raw, values, timestamps_ms, n, range_start_ms, range_end_ms, true, true,
+                     version);
+}
+
+double Increase(const double* values, const int64_t* timestamps_ms, size_t n,
+                int64_t range_start_ms, int64_t range_end_ms, PrometheusVersion version) {
+  if (n < 2) return kNaN;
+  const double raw = HWY_DYNAMIC_DISPATCH(CounterIncreaseImpl)(values, n);
+  return Extrapolate(raw, values, timestamps_ms, n, range_start_ms, range_end_ms, true, false,
+                     version);
+}
+
+double Delta(const double* values, const int64_t* timestamps_ms, size_t n, int64_t range_start_ms,
+             int64_t range_end_ms, PrometheusVersion version) {
+  if (n < 2) return kNaN;
+  return Extrapolate(values[n - 1] - values[0], values, timestamps_ms, n, range_start_ms,
+                     range_end_ms, false, false, version);
+}
+
+double SumAcross(const double* values, size_t n) { return Sum(values, n); }
+double MeanAcross(const double* values, size_t n) { return Mean(values, n); }
+double MinAcross(const double* values, size_t n) { return Min(values, n); }
+double MaxAcross(const double* values, size_t n) { return Max(values, n); }
+double CountAcross(size_t n) { return Count(n); }
+
+SeriesGroups GroupBy(std::span<const std::string_view> keys) {
+  SeriesGroups g;
+  g.group_of.resize(keys.size());
+  std::unordered_map<std::string_view, uint32_t> index;
+  index.reserve(keys.size());
+  std::vector<uint32_t> sizes;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto [it, inserted] = index.try_emplace(keys[i], static_cast<uint32_t>(g.keys.size()));
+    if (inserted) {
+      g.keys.push_back(keys[i]);
+      sizes.push_back(0);
+    }
+    g.group_of[i] = it->second;
+    ++sizes[it->second];
+  }
+  g.offsets.assign(g.keys.size() + 1, 0);
+  for (size_t k = 0; k < sizes.size(); ++k) g.offsets[k + 1] = g.offsets[k] + sizes[k];
+  g.members.resize(keys.size());
+  std::vector<uint32_t> next(g.offsets.begin(), g.offsets.end() - 1);
+  for (size_t i = 0; i < keys.size(); ++i)
+    g.members[next[g.group_of[i]]++] = static_cast<uint32_t>(i);
+  return g;
+}
+
+void AggregateGroups(AcrossOp op, const SeriesGroups& groups, const double* values, double* out,
+                     double* scratch) {
+  for (size_t g = 0; g + 1 < groups.offsets.size(); ++g) {
+    const size_t begin = groups.offsets[g];
+    const size_t n = groups.offsets[g + 1] - begin;
+    for (size_t j = 0; j < n; ++j) scratch[j] = values[groups.members[begin + j]];
+    switch (op) {
+      case AcrossOp::kSum:
+        out[g] = SumAcross(scratch, n);
+        break;
+      case AcrossOp::kMean:
+        out[g] = MeanAcross(scratch, n);
+        break;
+      case AcrossOp::kMin:
+        out[g] = MinAcross(scratch, n);
+        break;
+      case AcrossOp::kMax:
+        out[g] = MaxAcross(scratch, n);
+        break;
+      case AcrossOp::kCount:
+        out[g] = CountAcross(n);
+        break;
+    }
+  }
+}
+
+const char* KernelTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(TargetImpl)()); }
+size_t KernelLanes() { return HWY_DYNAMIC_DISPATCH(LanesImpl)(); }
+std::vector<int64_t> KernelTargets() { return hwy::SupportedAndGeneratedTargets(); }
+
+}  // namespace sextant::scaling::kernels
+#endif  // HWY_ONCE

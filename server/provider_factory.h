@@ -1,0 +1,38 @@
+// BuildProvider: the metrics source chosen by the flags, with what it needs to live.
+//
+//   --static-metrics FILE  → scaling::StaticProvider (no backend)
+//   --config FILE          → scaling::ExternalRuleProvider over an HttpPrometheusClient whose
+//                            settings come from the file's `prometheus:` section, each
+//                            overridden by the --prometheus-* flag when given
+//   neither                → an empty StaticProvider (and a warning)
+// Ownership: the bundle owns the client and the provider; the provider is destroyed first
+// (it stops its discovery thread, which uses the client).
+// Thread safety: BuildProvider runs once at start.
+// Errors: InvalidArgument naming the file or flag that is wrong.
+#ifndef SEXTANT_SERVER_PROVIDER_FACTORY_H_
+#define SEXTANT_SERVER_PROVIDER_FACTORY_H_
+
+#include <memory>
+
+#include "apiserver/provider.h"
+#include "common/result.h"
+#include "query/http_prometheus_client.h"
+#include "scaling/adapter_config.h"
+#include "server/options.h"
+
+namespace sextant::server {
+
+struct ProviderBundle {
+  std::unique_ptr<query::HttpPrometheusClient> client;        // null without --config
+  std::unique_ptr<apiserver::ExternalMetricsProvider> provider;  // declared last: dies first
+};
+
+Result<ProviderBundle> BuildProvider(const ServerOptions& options);
+
+// The client settings of `section` with every --prometheus-* flag that is set applied on top.
+Result<query::HttpPrometheusClient::Options> PrometheusClientOptions(
+    const scaling::PrometheusSection& section, const PrometheusFlags& flags);
+
+}  // namespace sextant::server
+
+#endif  // SEXTANT_SERVER_PROVIDER_FACTORY_H_

@@ -1,0 +1,134 @@
+#include "server/validate_command.h"
+
+#include "apiserver/label_selector.h"
+#include "query/promql.h"
+#include "scaling/external_rule_provider.h"
+#include "server/options.h"
+#include "server/provider_factory.h"
+
+namespace sextant::server {
+namespace {
+
+struct ValidateArgs {
+  std::string namespace_name = "default";
+  std::string selector;
+  std::vector<std::string> server_args;  // --config and --prometheus-* go to the flag parser
+};
+
+// The series name a seriesQuery names, if it names one: `name{...}` or {__name__="name"}.
+std::optional<std::string> SeriesNameOf(const std::string& series_query) {
+  auto parsed = query::ParseVectorSelector(series_query);
+  if (!parsed.ok()) return std::nullopt;
+  if (!parsed->metric_name.empty()) return parsed->metric_name;
+  for (const auto& m : parsed->matchers) {
+    if (m.name == "__name__" && m.op == query::LabelMatcher::Op::kEqual) return m.value;
+  }
+  return std::nullopt;
+}
+
+void PrintMetric(const scaling::ExternalRule& rule, const scaling::DiscoveredMetric& metric,
+                 const ValidateArgs& args, const apiserver::LabelSelector& selector,
+                 std::ostream& out) {
+  out << "  metric " << metric.name << " (series " << metric.series_name << ", "
+      << (metric.namespaced ? "namespaced by label " + rule.resources.NamespaceLabel()
+                            : std::string("not namespaced"))
+      << ")\n";
+  auto expr = scaling::RenderRuleQuery(rule, metric, args.namespace_name, selector);
+  if (expr.ok()) {
+    out << "    promql: " << *expr << "\n";
+  } else {
+    out << "    promql: cannot render: " << expr.status().message() << "\n";
+  }
+}
+
+}  // namespace
+
+int RunValidate(const std::vector<std::string>& raw_args, std::ostream& out, std::ostream& err) {
+  ValidateArgs args;
+  for (size_t i = 0; i < raw_args.size(); ++i) {
+    const std::string& a = raw_args[i];
+    auto value = [&](const std::string& flag) -> std::optional<std::string> {
+      if (a == flag && i + 1 < raw_args.size()) return raw_args[++i];
+      if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
+      return std::nullopt;
+    };
+    if (auto v = value("--namespace")) {
+      args.namespace_name = *v;
+    } else if (auto s = value("--selector")) {
+      args.selector = *s;
+    } else {
+      args.server_args.push_back(a);
+    }
+  }
+  auto options = ParseServerOptions(args.server_args);
+  if (!options.ok()) {
+    err << "sextant validate: " << options.status().message() << "\n";
+    return 2;
+  }
+  if (options->config_file.empty()) {
+    err << "sextant validate: --config FILE is required\n";
+    return 2;
+  }
+  auto selector = apiserver::LabelSelector::Parse(args.selector);
+  if (!selector.ok()) {
+    err << "sextant validate: --selector: " << selector.status().message() << "\n";
+    return 2;
+  }
+  auto config = scaling::LoadAdapterConfig(options->config_file);
+  if (!config.ok()) {
+    err << config.status().message() << "\n";
+    return 1;
+  }
+  out << options->config_file << ": valid; " << config->external_rules.size()
+      << " external rules";
+  if (config->ignored_rules || config->ignored_resource_rules) {
+    out << " (" << scaling::IgnoredRulesNotice(*config) << ")";
+  }
+  out << "\nexample request: namespace " << args.namespace_name << ", labelSelector \""
+      << selector->String() << "\"\n";
+
+  std::vector<scaling::DiscoveredMetric> discovered;
+  bool live = options->prometheus.url.has_value() || !config->prometheus.url.empty();
+  ProviderBundle bundle;
+  if (live) {
+    auto built = BuildProvider(*options);
+    if (!built.ok()) {
+      err << built.status().message() << "\n";
+      return 1;
+    }
+    auto* provider = dynamic_cast<scaling::ExternalRuleProvider*>(built->provider.get());
+    auto found = provider ? provider->DiscoverNow()
+                          : Result<std::vector<scaling::DiscoveredMetric>>(
+                                InternalError("not an external rule provider"));
+    if (found.ok()) discovered = *found;
+    bundle = std::move(*built);
+  }
+  for (size_t i = 0; i < config->external_rules.size(); ++i) {
+    const scaling::ExternalRule& rule = config->external_rules[i];
+    out << "rule " << i + 1 << " at " << rule.where << "\n  seriesQuery: " << rule.series_query
+        << "\n  metricsQuery: " << rule.metrics_query_text << "\n";
+    bool shown = false;
+    for (const auto& metric : discovered) {
+      if (metric.rule_index != i) continue;
+      PrintMetric(rule, metric, args, *selector, out);
+      shown = true;
+    }
+    if (shown) continue;
+    if (live) {  // discovery ran: a series it did not find is not served
+      out << "  (metric names come from series discovery: none found)\n";
+      continue;
+    }
+    auto series = SeriesNameOf(rule.series_query);
+    std::optional<std::string> name;
+    if (series && rule.SelectsSeries(*series)) name = rule.name.MetricNameFor(*series);
+    if (!name) {
+      out << "  (metric names come from series discovery" << (live ? ": none found" : "")
+          << ")\n";
+      continue;
+    }
+    PrintMetric(rule, {*name, i, *series, rule.resources.Namespaced()}, args, *selector, out);
+  }
+  return 0;
+}
+
+}  // namespace sextant::server
