@@ -105,6 +105,7 @@ Result<std::vector<DiscoveredMetric>> ExternalRuleProvider::DiscoverNow() {
   }
   auto previous = Snapshot();
   auto next = std::make_shared<Registry>();
+  const auto now = std::chrono::steady_clock::now();
   bool all_ok = true;
   for (size_t i = 0; i < rules_.size(); ++i) {
     const ExternalRule& rule = rules_[i];
@@ -114,9 +115,6 @@ Result<std::vector<DiscoveredMetric>> ExternalRuleProvider::DiscoverNow() {
       SEXTANT_LOG(WARNING) << "series discovery for rule at " << rule.where
                            << " failed: " << series.status().ToString()
                            << "; keeping its previously known metrics";
-      for (const auto& [key, metric] : *previous) {
-        if (metric.rule_index == i && !next->count(key)) next->emplace(key, metric);
-      }
       continue;
     }
     std::set<std::string> names;
@@ -135,9 +133,15 @@ Result<std::vector<DiscoveredMetric>> ExternalRuleProvider::DiscoverNow() {
         continue;
       }
       next->emplace(key, DiscoveredMetric{*metric_name, i, series_name,
-                                          rule.resources.Namespaced()});
+                                          rule.resources.Namespaced(), now});
     }
   }
+  // Metrics not seen this round stay for forget_after (a failed rule keeps all of its own).
+  for (const auto& [key, metric] : *previous) {
+    if (next->count(key)) continue;
+    if (now - metric.last_seen < options_.forget_after) next->emplace(key, metric);
+  }
+  last_discovery_ok_.store(all_ok);
   std::vector<DiscoveredMetric> found;
   for (const auto& [key, metric] : *next) found.push_back(metric);
   {

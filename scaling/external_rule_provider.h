@@ -2,7 +2,10 @@
 //
 // Discovery: every distinct seriesQuery is listed with /api/v1/series (start = now -
 // metrics_max_age) in the background every relist_interval; each series name that passes
-// the rule's seriesFilters becomes a metric named by the rule's `name` mapping. A name that
+// the rule's seriesFilters becomes a metric named by the rule's `name` mapping. A metric
+// stays known for forget_after after its series were last seen, so a Prometheus restart or
+// a scrape gap does not turn served metrics into 404s (prometheus-adapter drops them at the
+// next relist). A name that
 // is not known yet is resolved on demand (one relist, at most every on_demand_min_interval,
 // shared by concurrent askers) before the request is answered 404.
 // Answers: the request's selector becomes label matchers (scaling/selector_matchers.h), plus
@@ -42,6 +45,8 @@ struct ExternalRuleProviderOptions {
   std::chrono::milliseconds metrics_max_age{0};
   // Default: 5s. An unknown name triggers at most one discovery per this interval.
   std::chrono::milliseconds on_demand_min_interval{5000};
+  // Default: 10m. A metric whose series discovery no longer finds is still served this long.
+  std::chrono::milliseconds forget_after{600000};
   // Default: 30s. Budget of one discovery round.
   std::chrono::milliseconds discovery_timeout{30000};
 };
@@ -52,6 +57,8 @@ struct DiscoveredMetric {
   size_t rule_index = 0;    // into AdapterConfig::external_rules
   std::string series_name;  // the Prometheus series it renders the template with
   bool namespaced = true;
+  // When discovery last saw its series (steady clock).
+  std::chrono::steady_clock::time_point last_seen{};
 };
 
 // The PromQL that `metric` (found through `rule`) runs for a request in `namespace_name`
@@ -77,6 +84,8 @@ class ExternalRuleProvider : public apiserver::ExternalMetricsProvider {
 
   // Runs one discovery round now and returns what it found.
   Result<std::vector<DiscoveredMetric>> DiscoverNow();
+  // Whether every series query of the last discovery round succeeded.
+  bool last_discovery_ok() const { return last_discovery_ok_.load(); }
   // Samples left out because they were NaN or ±Inf, since start.
   uint64_t non_finite_samples_dropped() const { return non_finite_dropped_.load(); }
 
@@ -100,6 +109,7 @@ class ExternalRuleProvider : public apiserver::ExternalMetricsProvider {
   bool stopping_ = false;                                    // GUARDED_BY(mu_)
   std::condition_variable cv_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> last_discovery_ok_{false};
   std::atomic<uint64_t> non_finite_dropped_{0};
   std::thread relist_thread_;
 };

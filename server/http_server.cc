@@ -58,7 +58,7 @@ HttpServer::HttpServer(const ServerOptions& options, const TlsContext& tls,
       provider_(provider),
       metrics_(metrics),
       listener_(ListenerOptions(options), tls, *this),
-      pool_(options.max_workers) {}
+      pool_({.max_threads = options.max_workers, .max_running = UsableCpus()}) {}
 
 HttpServer::~HttpServer() = default;
 

@@ -32,6 +32,53 @@ std::vector<std::string> ServiceDnsNames(const std::string& service) {
           service + "." + ns + ".svc.cluster.local"};
 }
 
+// Cache, Prometheus client and rule provider counters on /metrics, read at scrape time.
+void ExportBackendMetrics(const ProviderBundle& bundle, SelfMetrics& metrics) {
+  if (bundle.cache) {
+    const query::CachingPrometheusClient* cache = bundle.cache.get();
+    metrics.AddSource([cache] {
+      const auto s = cache->stats();
+      return std::vector<prometheus::MetricFamily>{
+          SelfMetrics::Counter("sextant_cache_hits_total", "Answers served fresh from the cache.", s.hits),
+          SelfMetrics::Counter("sextant_cache_misses_total", "Requests that led a backend fetch.", s.misses),
+          SelfMetrics::Counter("sextant_cache_coalesced_waits_total",
+                               "Requests that waited for another request's fetch.", s.coalesced_waits),
+          SelfMetrics::Counter("sextant_cache_stale_answers_total",
+                               "Answers older than the TTL served because the backend failed.",
+                               s.stale_answers),
+          SelfMetrics::Counter("sextant_cache_refreshes_total", "Background refreshes started.",
+                               s.refreshes),
+          SelfMetrics::Counter("sextant_cache_refresh_failures_total",
+                               "Background refreshes that failed.", s.refresh_failures),
+          SelfMetrics::Counter("sextant_cache_evictions_total", "Entries dropped for memory.",
+                               s.evictions),
+          SelfMetrics::Gauge("sextant_cache_bytes", "Accounted bytes held by the cache.", s.bytes),
+          SelfMetrics::Gauge("sextant_cache_entries", "Entries held by the cache.", s.entries)};
+    });
+  }
+  if (bundle.client) {
+    const query::HttpPrometheusClient* client = bundle.client.get();
+    metrics.AddSource([client] {
+      return std::vector<prometheus::MetricFamily>{
+          SelfMetrics::Counter("sextant_prometheus_requests_total",
+                               "HTTP requests sent to Prometheus.", client->requests_total()),
+          SelfMetrics::Counter("sextant_prometheus_failed_requests_total",
+                               "Prometheus calls that failed.", client->failed_requests_total()),
+          SelfMetrics::Counter("sextant_prometheus_warnings_total",
+                               "Warnings Prometheus attached to answers (partial responses).",
+                               client->warnings_total())};
+    });
+  }
+  if (bundle.rules) {
+    const scaling::ExternalRuleProvider* rules = bundle.rules;
+    metrics.AddSource([rules] {
+      return std::vector<prometheus::MetricFamily>{SelfMetrics::Counter(
+          "sextant_non_finite_samples_dropped_total",
+          "NaN or infinite samples left out of answers.", rules->non_finite_samples_dropped())};
+    });
+  }
+}
+
 int Run(const ServerOptions& options) {
   log::SetVerbosity(options.verbosity);
   // Signals are taken by one thread (sigwait) so that shutdown runs outside a handler.
@@ -71,6 +118,7 @@ int Run(const ServerOptions& options) {
   apiserver::AlwaysAllowAuthorizer authorizer;
   apiserver::ApiHandler api(provider, authorizer, {options.request_timeout});
   SelfMetrics metrics;
+  ExportBackendMetrics(*bundle, metrics);
   HttpServer server(options, **tls, authenticator, api, provider, metrics);
   auto port = server.Bind();
   if (!port.ok()) {

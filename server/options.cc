@@ -1,5 +1,7 @@
 #include "server/options.h"
 
+#include "apiserver/quantity.h"
+
 #include <cctype>
 #include <functional>
 #include <map>
@@ -175,6 +177,24 @@ std::vector<Flag> Flags(ServerOptions& o, std::map<std::string, bool>& touched) 
          o.prometheus.request_timeout = d;
          return OkStatus();
        }},
+      {"cache-ttl", "answers from Prometheus are reused this long (default 5s)", false,
+       [&o](const std::string& v) { return SetDuration("cache-ttl", v, &o.cache_ttl); }},
+      {"cache-keep-warm", "a query asked for within this long is refreshed before it expires "
+       "(default 5m)", false,
+       [&o](const std::string& v) { return SetDuration("cache-keep-warm", v, &o.cache_keep_warm); }},
+      {"max-staleness", "when Prometheus fails, the last good answer is served up to this age "
+       "(default 2m)", false,
+       [&o](const std::string& v) { return SetDuration("max-staleness", v, &o.max_staleness); }},
+      {"cache-memory-limit", "bound of the cache's memory, a quantity such as 256Mi "
+       "(default 256Mi)", false, [&o](const std::string& v) {
+         auto q = apiserver::Quantity::Parse(v);
+         if (!q.ok() || q->Sign() <= 0) {
+           return InvalidArgumentError("--cache-memory-limit: want a positive quantity such as "
+                                       "256Mi, got \"" + v + "\"");
+         }
+         o.cache_memory_limit_bytes = q->Value();
+         return OkStatus();
+       }},
       {"metrics-relist-interval", "how often series discovery runs (default 1m)", false,
        [&o](const std::string& v) {
          return SetDuration("metrics-relist-interval", v, &o.metrics_relist_interval); }},
@@ -253,6 +273,9 @@ Result<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
   }
   if (!options.static_metrics_file.empty() && !options.config_file.empty()) {
     return InvalidArgumentError("--static-metrics and --config cannot be used together");
+  }
+  if (options.cache_ttl.count() <= 0) {
+    return InvalidArgumentError("--cache-ttl must be positive");
   }
   if (options.metrics_relist_interval.count() < 1000) {
     return InvalidArgumentError("--metrics-relist-interval must be at least 1s");

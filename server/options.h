@@ -84,6 +84,15 @@ struct ServerOptions {
   // Prometheus connection flags, named as prometheus-adapter names them where it has them.
   // Each one that is set overrides the `prometheus:` section of --config.
   PrometheusFlags prometheus;
+  // Result cache in front of Prometheus (query/cached_prometheus_client.h).
+  // Default: 5s. Answers are reused this long.
+  std::chrono::milliseconds cache_ttl{5000};
+  // Default: 5m. A query asked for within this long is refreshed before it expires.
+  std::chrono::milliseconds cache_keep_warm{300000};
+  // Default: 2m. When Prometheus fails, the last good answer is served up to this age.
+  std::chrono::milliseconds max_staleness{120000};
+  // Default: 256Mi. Bound of the cache's accounted bytes (a Kubernetes quantity).
+  int64_t cache_memory_limit_bytes = int64_t{256} << 20;
   // Default: 1m. How often series discovery runs.
   std::chrono::milliseconds metrics_relist_interval{60000};
   // Default: 0 (= the relist interval). How far back series discovery looks.

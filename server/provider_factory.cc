@@ -92,12 +92,21 @@ Result<ProviderBundle> BuildProvider(const ServerOptions& options) {
   auto client = query::HttpPrometheusClient::Create(*client_options);
   if (!client.ok()) return client.status();
   bundle.client = std::move(*client);
+  query::CachingPrometheusClient::Options cache_options;
+  cache_options.ttl = options.cache_ttl;
+  cache_options.keep_warm = options.cache_keep_warm;
+  cache_options.max_staleness = options.max_staleness;
+  cache_options.memory_limit_bytes = static_cast<std::size_t>(options.cache_memory_limit_bytes);
+  auto cache = query::CachingPrometheusClient::Create(*bundle.client, RealClock(), cache_options);
+  if (!cache.ok()) return cache.status();
+  bundle.cache = std::move(*cache);
   scaling::ExternalRuleProviderOptions provider_options;
   provider_options.relist_interval = options.metrics_relist_interval;
   provider_options.metrics_max_age = options.metrics_max_age;
   auto provider = std::make_unique<scaling::ExternalRuleProvider>(
-      std::move(config->external_rules), *bundle.client, provider_options);
+      std::move(config->external_rules), *bundle.cache, provider_options);
   provider->Start();
+  bundle.rules = provider.get();
   SEXTANT_LOG(INFO) << "serving external rules from " << options.config_file
                     << " against Prometheus at " << client_options->url;
   bundle.provider = std::move(provider);

@@ -1,9 +1,10 @@
 // BuildProvider: the metrics source chosen by the flags, with what it needs to live.
 //
 //   --static-metrics FILE  → scaling::StaticProvider (no backend)
-//   --config FILE          → scaling::ExternalRuleProvider over an HttpPrometheusClient whose
-//                            settings come from the file's `prometheus:` section, each
-//                            overridden by the --prometheus-* flag when given
+//   --config FILE          → scaling::ExternalRuleProvider over the result cache
+//                            (--cache-*) over an HttpPrometheusClient whose settings come
+//                            from the file's `prometheus:` section, each overridden by the
+//                            --prometheus-* flag when given
 //   neither                → an empty StaticProvider (and a warning)
 // Ownership: the bundle owns the client and the provider; the provider is destroyed first
 // (it stops its discovery thread, which uses the client).
@@ -16,15 +17,21 @@
 
 #include "apiserver/provider.h"
 #include "common/result.h"
+#include "query/cached_prometheus_client.h"
 #include "query/http_prometheus_client.h"
 #include "scaling/adapter_config.h"
+#include "scaling/external_rule_provider.h"
 #include "server/options.h"
 
 namespace sextant::server {
 
+// Members are destroyed bottom-up: the provider (discovery thread), then the cache (refresher
+// threads), then the HTTP client.
 struct ProviderBundle {
-  std::unique_ptr<query::HttpPrometheusClient> client;        // null without --config
-  std::unique_ptr<apiserver::ExternalMetricsProvider> provider;  // declared last: dies first
+  std::unique_ptr<query::HttpPrometheusClient> client;      // null without --config
+  std::unique_ptr<query::CachingPrometheusClient> cache;    // in front of client
+  std::unique_ptr<apiserver::ExternalMetricsProvider> provider;
+  scaling::ExternalRuleProvider* rules = nullptr;           // provider, when it serves rules
 };
 
 Result<ProviderBundle> BuildProvider(const ServerOptions& options);

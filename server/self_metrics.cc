@@ -30,7 +30,34 @@ void SelfMetrics::ObserveRequest(const std::string& verb, const std::string& rou
 }
 
 std::string SelfMetrics::Render() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (const FamilySource& source : sources_) {
+    for (prometheus::MetricFamily& family : source()) families.push_back(std::move(family));
+  }
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+namespace {
+prometheus::MetricFamily OneSample(const std::string& name, const std::string& help,
+                                   prometheus::MetricType type, double value) {
+  prometheus::ClientMetric metric;
+  if (type == prometheus::MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  return prometheus::MetricFamily{name, help, type, {metric}};
+}
+}  // namespace
+
+prometheus::MetricFamily SelfMetrics::Counter(const std::string& name, const std::string& help,
+                                              double value) {
+  return OneSample(name, help, prometheus::MetricType::Counter, value);
+}
+
+prometheus::MetricFamily SelfMetrics::Gauge(const std::string& name, const std::string& help,
+                                            double value) {
+  return OneSample(name, help, prometheus::MetricType::Gauge, value);
 }
 
 }  // namespace sextant::server

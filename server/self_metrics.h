@@ -3,6 +3,7 @@
 //   sextant_http_requests_total{verb, route, code}        counter
 //   sextant_http_request_duration_seconds{verb, route}    histogram
 //   sextant_http_requests_in_flight                       gauge
+// plus what other components contribute through AddSource() (cache, Prometheus client).
 // `route` is a path template (bounded cardinality), never a raw path.
 // Other components register their own families on registry().
 // Thread safety: all methods are safe concurrently.
@@ -15,7 +16,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
+#include <vector>
 #include <string>
 
 namespace sextant::server {
@@ -31,11 +34,23 @@ class SelfMetrics {
   std::string Render() const;
   prometheus::Registry& registry() { return *registry_; }
 
+  // Families computed at scrape time from another component's counters (cache statistics,
+  // backend client counters). REQUIRES: called before serving starts.
+  using FamilySource = std::function<std::vector<prometheus::MetricFamily>()>;
+  void AddSource(FamilySource source) { sources_.push_back(std::move(source)); }
+
+  // Helpers for sources: one unlabelled sample.
+  static prometheus::MetricFamily Counter(const std::string& name, const std::string& help,
+                                          double value);
+  static prometheus::MetricFamily Gauge(const std::string& name, const std::string& help,
+                                        double value);
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* durations_;
   prometheus::Gauge* in_flight_;
+  std::vector<FamilySource> sources_;
 };
 
 }  // namespace sextant::server

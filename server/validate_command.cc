@@ -90,17 +90,21 @@ int RunValidate(const std::vector<std::string>& raw_args, std::ostream& out, std
   std::vector<scaling::DiscoveredMetric> discovered;
   bool live = options->prometheus.url.has_value() || !config->prometheus.url.empty();
   ProviderBundle bundle;
+  bool discovery_failed = false;
   if (live) {
     auto built = BuildProvider(*options);
     if (!built.ok()) {
       err << built.status().message() << "\n";
       return 1;
     }
-    auto* provider = dynamic_cast<scaling::ExternalRuleProvider*>(built->provider.get());
-    auto found = provider ? provider->DiscoverNow()
-                          : Result<std::vector<scaling::DiscoveredMetric>>(
-                                InternalError("not an external rule provider"));
-    if (found.ok()) discovered = *found;
+    if (built->rules) {
+      auto found = built->rules->DiscoverNow();
+      if (found.ok()) discovered = *found;
+      if (!found.ok() || !built->rules->last_discovery_ok()) {
+        err << "series discovery against Prometheus failed (see the log above)\n";
+        discovery_failed = true;
+      }
+    }
     bundle = std::move(*built);
   }
   for (size_t i = 0; i < config->external_rules.size(); ++i) {
@@ -126,9 +130,9 @@ int RunValidate(const std::vector<std::string>& raw_args, std::ostream& out, std
           << ")\n";
       continue;
     }
-    PrintMetric(rule, {*name, i, *series, rule.resources.Namespaced()}, args, *selector, out);
+    PrintMetric(rule, {*name, i, *series, rule.resources.Namespaced(), {}}, args, *selector, out);
   }
-  return 0;
+  return discovery_failed ? 1 : 0;
 }
 
 }  // namespace sextant::server

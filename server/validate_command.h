@@ -7,7 +7,8 @@
 // (namespace NS, default "default"; label selector SEL, default empty). Without a Prometheus
 // URL (flag or the file's prometheus.url) the series name is taken from the seriesQuery when
 // it names one; with one, series discovery runs and every metric found is shown.
-// Exit code: 0 valid, 1 invalid (the reason on `err`), 2 bad usage.
+// Exit code: 0 valid, 1 invalid or (with a Prometheus URL) discovery failed (the reason on
+// `err`), 2 bad usage.
 // Thread safety: runs once, on the main thread.
 #ifndef SEXTANT_SERVER_VALIDATE_COMMAND_H_
 #define SEXTANT_SERVER_VALIDATE_COMMAND_H_

@@ -21,6 +21,17 @@
 #include <utility>
 #include <vector>
 
+// Types shared by every target's code (defined once, outside the per-target namespaces).
+#ifndef SEXTANT_SCALING_KERNELS_WINDOW_KERNELS_SHARED_
+#define SEXTANT_SCALING_KERNELS_WINDOW_KERNELS_SHARED_
+namespace sextant::scaling::kernels {
+struct Variance {
+  double value;
+  bool ill_conditioned;  // |mean| / stddev > 1e4
+};
+}  // namespace sextant::scaling::kernels
+#endif
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "scaling/kernels/window_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -64,37 +75,31 @@ HWY_INLINE size_t AlignmentHead(D d, const double* p, size_t n) {
   return misaligned == 0 ? 0 : N - misaligned;
 }
 
-// Runs acc.Add(v) over all of p[0, n) in vectors, four independent chains (acc.Add0..Add3)
-// so that dependent adds/max overlap; padding lanes hold `fill` (the operation's identity).
+// Runs acc.Add(chain, v) over all of p[0, n) in vectors, on four independent chains so that
+// dependent adds/max overlap; padding lanes hold `fill` (the operation's identity).
 template <class Acc>
 HWY_INLINE void ForEachVector(D d, const double* HWY_RESTRICT p, size_t n, double fill, Acc& acc) {
   const size_t N = hn::Lanes(d);
   size_t i = AlignmentHead(d, p, n);
-  if (i != 0) acc.Add0(LoadPartial(d, p, i, fill));
+  if (i != 0) acc.Add(0, LoadPartial(d, p, i, fill));
   for (; i + 4 * N <= n; i += 4 * N) {
-    acc.Add0(hn::LoadU(d, p + i));
-    acc.Add1(hn::LoadU(d, p + i + N));
-    acc.Add2(hn::LoadU(d, p + i + 2 * N));
-    acc.Add3(hn::LoadU(d, p + i + 3 * N));
+    acc.Add(0, hn::LoadU(d, p + i));
+    acc.Add(1, hn::LoadU(d, p + i + N));
+    acc.Add(2, hn::LoadU(d, p + i + 2 * N));
+    acc.Add(3, hn::LoadU(d, p + i + 3 * N));
   }
-  for (; i + N <= n; i += N) acc.Add1(hn::LoadU(d, p + i));
-  if (i < n) acc.Add2(LoadPartial(d, p + i, n - i, fill));
+  for (; i + N <= n; i += N) acc.Add(1, hn::LoadU(d, p + i));
+  if (i < n) acc.Add(2, LoadPartial(d, p + i, n - i, fill));
 }
 
 // Knuth's TwoSum: s + c accumulates x with the rounding error of every add kept in c.
-HWY_INLINE void TwoSumInto(V& s, V& c, V x) {
-  const V t = hn::Add(s, x);
-  const V z = hn::Sub(t, s);
-  const V e = hn::Add(hn::Sub(s, hn::Sub(t, z)), hn::Sub(x, z));
+template <class VV>
+HWY_INLINE void TwoSumInto(VV& s, VV& c, VV x) {
+  const VV t = hn::Add(s, x);
+  const VV z = hn::Sub(t, s);
+  const VV e = hn::Add(hn::Sub(s, hn::Sub(t, z)), hn::Sub(x, z));
   s = t;
   c = hn::Add(c, e);
-}
-
-inline void ScalarTwoSum(double& hi, double& lo, double x) {
-  const double t = hi + x;
-  const double z = t - hi;
-  lo += (hi - (t - z)) + (x - z);
-  hi = t;
 }
 
 // hi + lo is the sum; hi alone is non-finite exactly when the plain sum is (NaN input, both
@@ -104,35 +109,59 @@ struct SumParts {
   double lo = 0;
 };
 
+// Halves the vector until one lane is left, adding the upper half into the lower with TwoSum,
+// so the lane partial sums are combined without losing their rounding errors.
+template <class DV>
+HWY_INLINE SumParts ReduceTwoSum(DV dv, hn::Vec<DV> s, hn::Vec<DV> c) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)dv;
+  return SumParts{hn::GetLane(s), hn::GetLane(c)};
+#elif HWY_HAVE_SCALABLE
+  HWY_ALIGN double sl[kMaxLanes];
+  HWY_ALIGN double cl[kMaxLanes];
+  hn::Store(s, dv, sl);
+  hn::Store(c, dv, cl);
+  SumParts out;
+  for (size_t i = 0; i < hn::Lanes(dv); ++i) {
+    const double t = out.hi + sl[i];
+    const double z = t - out.hi;
+    out.lo += ((out.hi - (t - z)) + (sl[i] - z)) + cl[i];
+    out.hi = t;
+  }
+  return out;
+#else
+  if constexpr (hn::MaxLanes(DV()) == 1) {
+    (void)dv;
+    return SumParts{hn::GetLane(s), hn::GetLane(c)};
+  } else {
+    const hn::Half<DV> dh;
+    auto low = hn::LowerHalf(dh, s);
+    auto comp = hn::Add(hn::LowerHalf(dh, c), hn::UpperHalf(dh, c));
+    TwoSumInto(low, comp, hn::UpperHalf(dh, s));
+    return ReduceTwoSum(dh, low, comp);
+  }
+#endif
+}
+
+// Member `name##i` for a chain index i that is a compile-time constant after inlining.
+#define SEXTANT_CHAIN(name, i) \
+  ((i) == 0 ? name##0 : (i) == 1 ? name##1 : (i) == 2 ? name##2 : name##3)
+
 template <bool kScaled>
 struct CompensatedSum {
   explicit CompensatedSum(D d) : scale(hn::Set(d, kDownScale)) {
     s0 = s1 = s2 = s3 = c0 = c1 = c2 = c3 = hn::Zero(d);
   }
-  HWY_INLINE V Scaled(V v) const { return kScaled ? hn::Mul(v, scale) : v; }
-  HWY_INLINE void Add0(V v) { TwoSumInto(s0, c0, Scaled(v)); }
-  HWY_INLINE void Add1(V v) { TwoSumInto(s1, c1, Scaled(v)); }
-  HWY_INLINE void Add2(V v) { TwoSumInto(s2, c2, Scaled(v)); }
-  HWY_INLINE void Add3(V v) { TwoSumInto(s3, c3, Scaled(v)); }
-
-  SumParts Finish(D d) const {
-    const size_t N = hn::Lanes(d);
-    HWY_ALIGN double s[4 * kMaxLanes];
-    HWY_ALIGN double c[4 * kMaxLanes];
-    hn::Store(s0, d, s);
-    hn::Store(s1, d, s + N);
-    hn::Store(s2, d, s + 2 * N);
-    hn::Store(s3, d, s + 3 * N);
-    hn::Store(c0, d, c);
-    hn::Store(c1, d, c + N);
-    hn::Store(c2, d, c + 2 * N);
-    hn::Store(c3, d, c + 3 * N);
-    SumParts out;
-    for (size_t i = 0; i < 4 * N; ++i) ScalarTwoSum(out.hi, out.lo, s[i]);
-    for (size_t i = 0; i < 4 * N; ++i) out.lo += c[i];
-    return out;
+  HWY_INLINE void Add(int i, V v) {
+    TwoSumInto(SEXTANT_CHAIN(s, i), SEXTANT_CHAIN(c, i), kScaled ? hn::Mul(v, scale) : v);
   }
-
+  SumParts Finish(D d) const {
+    V a = s0, b = s2, ca = hn::Add(c0, c1), cb = hn::Add(c2, c3);
+    TwoSumInto(a, ca, s1);
+    TwoSumInto(b, cb, s3);
+    TwoSumInto(a, ca, b);
+    return ReduceTwoSum(d, a, hn::Add(ca, cb));
+  }
   V scale;
   V s0, s1, s2, s3, c0, c1, c2, c3;
 };
@@ -173,20 +202,13 @@ struct Extremum {
     a0 = a1 = a2 = a3 = identity;
   }
   HWY_INLINE V Clean(V v) const { return hn::IfThenElse(hn::Eq(v, v), v, identity); }
-  HWY_INLINE V Pick(V a, V v) const { return kMax ? hn::Max(a, Clean(v)) : hn::Min(a, Clean(v)); }
-  HWY_INLINE void Add0(V v) { a0 = Pick(a0, v); }
-  HWY_INLINE void Add1(V v) { a1 = Pick(a1, v); }
-  HWY_INLINE void Add2(V v) { a2 = Pick(a2, v); }
-  HWY_INLINE void Add3(V v) { a3 = Pick(a3, v); }
+  HWY_INLINE void Add(int i, V v) {
+    V& a = SEXTANT_CHAIN(a, i);
+    a = kMax ? hn::Max(a, Clean(v)) : hn::Min(a, Clean(v));
+  }
   double Finish(D d) const {
-    const V a = kMax ? hn::Max(hn::Max(a0, a1), hn::Max(a2, a3))
-                     : hn::Min(hn::Min(a0, a1), hn::Min(a2, a3));
-    HWY_ALIGN double lanes[kMaxLanes];
-    hn::Store(a, d, lanes);
-    double r = lanes[0];
-    for (size_t i = 1; i < hn::Lanes(d); ++i)
-      r = kMax ? std::max(r, lanes[i]) : std::min(r, lanes[i]);
-    return r;
+    if (kMax) return hn::GetLane(hn::MaxOfLanes(d, hn::Max(hn::Max(a0, a1), hn::Max(a2, a3))));
+    return hn::GetLane(hn::MinOfLanes(d, hn::Min(hn::Min(a0, a1), hn::Min(a2, a3))));
   }
   V identity;
   V a0, a1, a2, a3;
@@ -214,25 +236,12 @@ double MaxImpl(const double* HWY_RESTRICT p, size_t n) { return ExtremumImpl<tru
 // padding lanes, so padding adds 0 and cannot move min/max) plus min and max of x.
 struct ShiftedSumMinMax {
   ShiftedSumMinMax(D d, double x0) : shift(hn::Set(d, x0)), sum(d), lo(d), hi(d) {}
-  HWY_INLINE void Add0(V v) {
-    sum.Add0(hn::Sub(v, shift));
-    lo.a0 = hn::Min(lo.a0, v);
-    hi.a0 = hn::Max(hi.a0, v);
-  }
-  HWY_INLINE void Add1(V v) {
-    sum.Add1(hn::Sub(v, shift));
-    lo.a1 = hn::Min(lo.a1, v);
-    hi.a1 = hn::Max(hi.a1, v);
-  }
-  HWY_INLINE void Add2(V v) {
-    sum.Add2(hn::Sub(v, shift));
-    lo.a2 = hn::Min(lo.a2, v);
-    hi.a2 = hn::Max(hi.a2, v);
-  }
-  HWY_INLINE void Add3(V v) {
-    sum.Add3(hn::Sub(v, shift));
-    lo.a3 = hn::Min(lo.a3, v);
-    hi.a3 = hn::Max(hi.a3, v);
+  HWY_INLINE void Add(int i, V v) {
+    sum.Add(i, hn::Sub(v, shift));
+    V& low = SEXTANT_CHAIN(lo.a, i);
+    V& high = SEXTANT_CHAIN(hi.a, i);
+    low = hn::Min(low, v);
+    high = hn::Max(high, v);
   }
   V shift;
   CompensatedSum<false> sum;
@@ -244,25 +253,11 @@ struct ShiftedSumMinMax {
 // compensated sum of their squares.
 struct Deviations {
   Deviations(D d, double mean) : m(hn::Set(d, mean)), sq(d) { d0 = d1 = d2 = d3 = hn::Zero(d); }
-  HWY_INLINE void Add0(V v) {
+  HWY_INLINE void Add(int i, V v) {
     const V x = hn::Sub(v, m);
-    d0 = hn::Add(d0, x);
-    sq.Add0(hn::Mul(x, x));
-  }
-  HWY_INLINE void Add1(V v) {
-    const V x = hn::Sub(v, m);
-    d1 = hn::Add(d1, x);
-    sq.Add1(hn::Mul(x, x));
-  }
-  HWY_INLINE void Add2(V v) {
-    const V x = hn::Sub(v, m);
-    d2 = hn::Add(d2, x);
-    sq.Add2(hn::Mul(x, x));
-  }
-  HWY_INLINE void Add3(V v) {
-    const V x = hn::Sub(v, m);
-    d3 = hn::Add(d3, x);
-    sq.Add3(hn::Mul(x, x));
+    V& dev = SEXTANT_CHAIN(d, i);
+    dev = hn::Add(dev, x);
+    sq.Add(i, hn::Mul(x, x));
   }
   V m;
   CompensatedSum<false> sq;
@@ -270,8 +265,10 @@ struct Deviations {
 };
 
 // Corrected two-pass variance: sum((x - m)^2) - (sum(x - m))^2 / n is exact for any m in real
-// arithmetic, so the small error of the computed mean m cancels out.
-double StdVarImpl(const double* HWY_RESTRICT p, size_t n) {
+// arithmetic, so the small error of the computed mean m cancels out; the result is within a
+// few ulp of the exact variance. `ill_conditioned` is set when |mean| / stddev > 1e4: there
+// upstream's own Kahan-Welford rounding approaches 1e-9 relative, so the caller replays it.
+Variance StdVarImpl(const double* HWY_RESTRICT p, size_t n) {
   const D d;
   const double x0 = p[0];
   ShiftedSumMinMax pass1(d, x0);
@@ -279,11 +276,11 @@ double StdVarImpl(const double* HWY_RESTRICT p, size_t n) {
   const SumParts shifted = pass1.sum.Finish(d);
   // Any NaN makes the shifted sum NaN; an infinity shows in min or max. Both give NaN
   // upstream (its Welford update computes Inf - Inf or Inf * 0).
-  if (std::isnan(shifted.hi)) return kNaN;
+  if (std::isnan(shifted.hi)) return {kNaN, false};
   const double lowest = pass1.lo.Finish(d);
   const double highest = pass1.hi.Finish(d);
-  if (std::isinf(lowest) || std::isinf(highest)) return kNaN;
-  if (lowest == highest) return 0;  // constant window: exactly 0, like upstream
+  if (std::isinf(lowest) || std::isinf(highest)) return {kNaN, false};
+  if (lowest == highest) return {0, false};  // constant window: exactly 0, like upstream
   const double count = static_cast<double>(n);
   // Differences of huge finite values can overflow: then take the mean directly.
   const double mean =
@@ -291,19 +288,18 @@ double StdVarImpl(const double* HWY_RESTRICT p, size_t n) {
   Deviations pass2(d, mean);
   ForEachVector(d, p, n, mean, pass2);
   const SumParts sq = pass2.sq.Finish(d);
-  HWY_ALIGN double dev[kMaxLanes];
-  hn::Store(hn::Add(hn::Add(pass2.d0, pass2.d1), hn::Add(pass2.d2, pass2.d3)), d, dev);
-  double sum_dev = 0;
-  for (size_t i = 0; i < hn::Lanes(d); ++i) sum_dev += dev[i];
-  if (!std::isfinite(sq.hi)) return sq.hi / count;
+  const double sum_dev = hn::GetLane(
+      hn::SumOfLanes(d, hn::Add(hn::Add(pass2.d0, pass2.d1), hn::Add(pass2.d2, pass2.d3))));
+  if (!std::isfinite(sq.hi)) return {sq.hi / count, false};
   const double var = ((sq.hi + sq.lo) - sum_dev * sum_dev / count) / count;
-  return var < 0 ? 0 : var;
+  const double value = var < 0 ? 0 : var;
+  return {value, mean * mean > 1e8 * value};
 }
 
 // ---- Quantile: three-way quickselect with vectorized partitions --------------------------
 
-// Windows up to this size (and regions that shrink to it) finish with std::nth_element.
-constexpr size_t kSmallSelect = 24;
+// Regions up to this size are finished by rank counting (RankSelect).
+constexpr size_t kRankSelect = 16;
 
 struct Split {
   size_t lt = 0;   // elements < pivot, now at dst[0, lt)
@@ -314,7 +310,9 @@ struct Split {
 // Three-way partition of src[0, count) into dst[0, count): smaller elements packed from the
 // front, larger ones from the back; elements equal to the pivot (and NaN) are only counted.
 // CompressStore may write a whole vector at dst + lt; that stays below the back region
-// because at least a vector of input is still unplaced whenever it runs.
+// because at least a vector of input is still unplaced whenever it runs. The scalar tail is
+// branchless: it writes each element at both ends of the unplaced gap and advances only the
+// side it belongs to (the gap is never empty while an element is unplaced).
 template <bool kDropNaN>
 Split PartitionAround(const double* HWY_RESTRICT src, size_t count, double pivot,
                       double* HWY_RESTRICT dst) {
@@ -333,13 +331,11 @@ Split PartitionAround(const double* HWY_RESTRICT src, size_t count, double pivot
   }
   for (; i < count; ++i) {
     const double x = src[i];
-    if (x < pivot) {
-      dst[l++] = x;
-    } else if (x > pivot) {
-      dst[--r] = x;
-    } else if (kDropNaN && std::isnan(x)) {
-      ++nan;
-    }
+    dst[l] = x;
+    dst[r - 1] = x;
+    l += x < pivot;
+    r -= x > pivot;
+    if (kDropNaN) nan += std::isnan(x);
   }
   return Split{l, count - r, nan};
 }
@@ -350,6 +346,52 @@ double MinOfRange(const double* HWY_RESTRICT p, size_t n) {
   Extremum<false> acc(d);
   ForEachVector(d, p, n, kInf, acc);
   return acc.Finish(d);
+}
+
+// Order statistics k and k+1 of a small NaN-free p[0, m) by counting, for every element, how
+// many are smaller (lt) and not larger (le): it fills sorted positions [lt, le). Branch-free,
+// O(m^2 / lanes). When k + 1 == m the (k+1)-th is `above`.
+void RankSelect(const double* HWY_RESTRICT p, size_t m, size_t k, bool want_next, double above,
+                double* lower, double* upper) {
+  const D d;
+  const size_t N = hn::Lanes(d);
+  const V one = hn::Set(d, 1.0);
+  const V rank_k = hn::Set(d, static_cast<double>(k));
+  const V rank_next = hn::Set(d, static_cast<double>(k + 1));
+  bool need_lower = true;
+  bool need_upper = want_next && k + 1 < m;
+  if (want_next && !need_upper) *upper = above;
+  HWY_ALIGN double lanes[kMaxLanes];
+  for (size_t b = 0; b < m && (need_lower || need_upper); b += N) {
+    // NaN padding compares false everywhere: lt = le = 0, so it is never picked.
+    const V c = b + N <= m ? hn::LoadU(d, p + b) : LoadPartial(d, p + b, m - b, kNaN);
+    V lt0 = hn::Zero(d), le0 = hn::Zero(d), lt1 = hn::Zero(d), le1 = hn::Zero(d);
+    size_t j = 0;
+    for (; j + 2 <= m; j += 2) {
+      const V x0 = hn::Set(d, p[j]);
+      const V x1 = hn::Set(d, p[j + 1]);
+      lt0 = hn::Add(lt0, hn::IfThenElseZero(hn::Lt(x0, c), one));
+      le0 = hn::Add(le0, hn::IfThenElseZero(hn::Le(x0, c), one));
+      lt1 = hn::Add(lt1, hn::IfThenElseZero(hn::Lt(x1, c), one));
+      le1 = hn::Add(le1, hn::IfThenElseZero(hn::Le(x1, c), one));
+    }
+    if (j < m) {
+      const V x = hn::Set(d, p[j]);
+      lt0 = hn::Add(lt0, hn::IfThenElseZero(hn::Lt(x, c), one));
+      le0 = hn::Add(le0, hn::IfThenElseZero(hn::Le(x, c), one));
+    }
+    const V lt = hn::Add(lt0, lt1);
+    const V le = hn::Add(le0, le1);
+    hn::Store(c, d, lanes);
+    if (need_lower) {
+      const auto hit = hn::And(hn::Le(lt, rank_k), hn::Lt(rank_k, le));
+      if (!hn::AllFalse(d, hit)) *lower = lanes[hn::FindFirstTrue(d, hit)], need_lower = false;
+    }
+    if (need_upper) {
+      const auto hit = hn::And(hn::Le(lt, rank_next), hn::Lt(rank_next, le));
+      if (!hn::AllFalse(d, hit)) *upper = lanes[hn::FindFirstTrue(d, hit)], need_upper = false;
+    }
+  }
 }
 
 inline double Median3(double a, double b, double c) {
@@ -365,15 +407,24 @@ double PivotOf(const double* p, size_t n) {
   return Median3(p[0], p[n / 2], p[n - 1]);
 }
 
-// Finds the k-th smallest (and, when want_next, the (k+1)-th) of the non-NaN values at
-// region[0, size) of `cur`, which may be reordered; `other` is the ping-pong buffer for the
-// same offsets. `above` is the smallest value known to rank right after the region.
+// Finds the k-th smallest (and, when want_next, the (k+1)-th) of the NaN-free values at
+// cur[lo, hi), which may be reordered; `other` is the ping-pong buffer (same offsets).
+// `above` is the smallest value known to rank right after the region. Partitions around
+// median-of-3 (ninther for large regions) pivots; after 2 log2(n) + 8 rounds without reaching
+// a small region it falls back to std::nth_element (introselect's guard against bad pivots).
 void SelectInRegion(double* cur, double* other, size_t lo, size_t hi, size_t k, bool want_next,
                     double above, double* lower, double* upper) {
   int budget = 8;
   for (size_t s = hi - lo; s > 1; s >>= 1) budget += 2;
-  while (hi - lo > kSmallSelect && budget-- > 0) {
+  while (hi - lo > kRankSelect) {
     const size_t size = hi - lo;
+    if (budget-- == 0) {
+      double* region = cur + lo;
+      std::nth_element(region, region + k, region + size);
+      *lower = region[k];
+      if (want_next) *upper = k + 1 < size ? MinOfRange(region + k + 1, size - k - 1) : above;
+      return;
+    }
     const double pivot = PivotOf(cur + lo, size);
     const Split split = PartitionAround<false>(cur + lo, size, pivot, other + lo);
     std::swap(cur, other);
@@ -396,11 +447,7 @@ void SelectInRegion(double* cur, double* other, size_t lo, size_t hi, size_t k, 
       lo = hi - split.gt;
     }
   }
-  double* region = cur + lo;
-  const size_t size = hi - lo;
-  std::nth_element(region, region + k, region + size);
-  *lower = region[k];
-  if (want_next) *upper = k + 1 < size ? MinOfRange(region + k + 1, size - k - 1) : above;
+  RankSelect(cur + lo, hi - lo, k, want_next, above, lower, upper);
 }
 
 // Order statistics k and k+1 (NaN first) of values[0, n) for quantile interpolation.
@@ -409,19 +456,16 @@ void SelectImpl(const double* HWY_RESTRICT values, size_t n, size_t k, bool want
                 double* HWY_RESTRICT scratch, double* lower, double* upper) {
   double* a = scratch;
   double* b = scratch + n;
-  size_t nan = 0;
   *lower = *upper = kNaN;
-  if (n <= kSmallSelect) {
+  if (n <= kRankSelect) {
     size_t m = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (std::isnan(values[i])) {
-        ++nan;
-      } else {
-        a[m++] = values[i];
-      }
+      a[m] = values[i];
+      m += !std::isnan(values[i]);
     }
+    const size_t nan = n - m;
     if (k < nan) return;  // the lower rank is a NaN: the quantile is NaN
-    SelectInRegion(a, b, 0, m, k - nan, want_next, kInf, lower, upper);
+    RankSelect(a, m, k - nan, want_next, kInf, lower, upper);
     return;
   }
   // First pass straight from the caller's values, dropping NaNs.
@@ -433,10 +477,9 @@ void SelectImpl(const double* HWY_RESTRICT values, size_t n, size_t k, bool want
     pivot = values[i];
   }
   const Split split = PartitionAround<true>(values, n, pivot, a);
-  nan = split.nan;
-  if (k < nan) return;
-  k -= nan;
-  const size_t eq = n - nan - split.lt - split.gt;
+  if (k < split.nan) return;
+  k -= split.nan;
+  const size_t eq = n - split.nan - split.lt - split.gt;
   if (k < split.lt) {
     SelectInRegion(a, b, 0, split.lt, k, want_next, pivot, lower, upper);
   } else if (k < split.lt + eq) {
@@ -471,6 +514,8 @@ double CounterIncreaseImpl(const double* HWY_RESTRICT v, size_t n) {
   }
   return result;
 }
+
+#undef SEXTANT_CHAIN
 
 int64_t TargetImpl() { return HWY_TARGET; }
 size_t LanesImpl() { return hn::Lanes(D()); }
@@ -533,6 +578,32 @@ double Extrapolate(double result, const double* v, const int64_t* ts, size_t n, 
   return result;
 }
 
+// Upstream's stdvar_over_time loop, operation for operation (Kahan-Neumaier increments of a
+// Welford update), for ill-conditioned windows where its rounding is what must be matched.
+// Sequential; compiled for the baseline target only, so no FMA contraction can change it.
+inline void KahanInc(double inc, double& sum, double& c) {
+  const double t = sum + inc;
+  if (std::isinf(t)) {
+    c = 0;
+  } else if (std::fabs(sum) >= std::fabs(inc)) {
+    c += (sum - t) + inc;
+  } else {
+    c += (inc - t) + sum;
+  }
+  sum = t;
+}
+
+double UpstreamWelford(const double* values, size_t n) {
+  double count = 0, mean = 0, c_mean = 0, aux = 0, c_aux = 0;
+  for (size_t i = 0; i < n; ++i) {
+    count++;
+    const double delta = values[i] - (mean + c_mean);
+    KahanInc(delta / count, mean, c_mean);
+    KahanInc(delta * (values[i] - (mean + c_mean)), aux, c_aux);
+  }
+  return (aux + c_aux) / count;
+}
+
 }  // namespace
 
 double Sum(const double* values, size_t n) {
@@ -550,7 +621,9 @@ double Max(const double* values, size_t n) {
 double Count(size_t n) { return n == 0 ? kNaN : static_cast<double>(n); }
 double Last(const double* values, size_t n) { return n == 0 ? kNaN : values[n - 1]; }
 double StdVar(const double* values, size_t n) {
-  return n == 0 ? kNaN : HWY_DYNAMIC_DISPATCH(StdVarImpl)(values, n);
+  if (n == 0) return kNaN;
+  const auto variance = HWY_DYNAMIC_DISPATCH(StdVarImpl)(values, n);
+  return variance.ill_conditioned ? UpstreamWelford(values, n) : variance.value;
 }
 double StdDev(const double* values, size_t n) { return std::sqrt(StdVar(values, n)); }
 

@@ -46,11 +46,13 @@ double Max(const double* values, size_t n);
 double Count(size_t n);
 // last_over_time: values[n - 1].
 double Last(const double* values, size_t n);
-// stdvar_over_time / stddev_over_time: population variance (divides by n). Two passes:
+// stdvar_over_time / stddev_over_time: population variance (divides by n). Two SIMD passes:
 // compensated mean, then compensated sum of squared deviations with the (sum of deviations)^2/n
-// correction, so it is nearly exact; Prometheus' Kahan-Welford loop agrees within 1e-9 relative
-// while |mean| / stddev <= 1e6 (beyond that Prometheus' own rounding exceeds 1e-9). Any NaN or
-// +-Inf sample -> NaN. A constant window gives exactly 0.
+// correction, which is within a few ulp of the exact variance. Upstream's Kahan-Welford loop
+// has its own rounding error of about 3e-15 * |mean| / stddev relative; where that could reach
+// 1e-9 (|mean| / stddev > 1e4) the window is recomputed with upstream's loop, operation for
+// operation, so results stay within 1e-9 of Prometheus everywhere. Any NaN or +-Inf sample ->
+// NaN. A constant window gives exactly 0.
 double StdVar(const double* values, size_t n);
 double StdDev(const double* values, size_t n);
 

@@ -416,7 +416,11 @@ def sextant_args(pki: Pki, config: pathlib.Path, prom_port: int, relist: str) ->
             "--tls-private-key-file", str(pki.server.key),
             "--client-ca-file", str(pki.client_ca.cert),
             "--config", str(config), "--prometheus-url", f"http://127.0.0.1:{prom_port}",
-            "--metrics-relist-interval", relist]
+            "--metrics-relist-interval", relist,
+            # These tests pin values and compare with Prometheus right after a scrape: keep
+            # the result cache's reuse shorter than a scrape interval (its own behaviour is
+            # tested in the cache's unit tests), and answer 503 at once when Prometheus is down.
+            "--cache-ttl", "200ms", "--cache-keep-warm", "0s", "--max-staleness", "0s"]
 
 
 def start_sextant(directory: pathlib.Path, pki: Pki, config: dict, prom_port: int,
@@ -1181,6 +1185,7 @@ def test_backend_down_is_503_and_recovers(get, prometheus):
     before = fetch(get, "vllm-requests-waiting")[0]
     assert before["items"]
     prometheus.stop()
+    time.sleep(0.5)  # past the result cache's 200 ms reuse (--cache-ttl in sextant_args)
     try:
         for metric in ("vllm-requests-waiting", "DCGM_FI_PROF_DRAM_ACTIVE"):
             resp = get(metric_path(metric))

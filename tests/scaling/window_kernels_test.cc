@@ -6,13 +6,15 @@
 //    0..7 doubles, data with NaN, +-Inf, duplicates, cancellation and overflow.
 //    Tolerances: Min, Max, Last, Count, Quantile, Rate, Increase, Delta exact (NaN == NaN,
 //    +0 == -0); Sum and Mean |got - want| <= 1e-14 |want| + 1e-18 sum|x| (both compensated);
-//    StdVar/StdDev 1e-12 relative on well-conditioned data, 1e-9 when |mean|/stddev ~ 1e6;
+//    StdVar/StdDev 1e-12 relative, and 1e-9 over a sweep of |mean|/stddev from 1 to 1e9;
 //    Mean of overflowing windows 1e-12 of max|x| (upstream's incremental mean drifts).
 // 2. No kernel reads outside [values, values + n): inputs are placed against PROT_NONE pages.
 // 3. Table-driven known answers worked out by hand from upstream's rules.
 // 4. Prometheus itself agrees: random series and windows are written as a promtool rules unit
 //    test whose expected values are computed by the kernels; `promtool test rules` evaluates
 //    the real PromQL (skipped when promtool is absent).
+#include "scaling/kernels/window_kernels.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -35,7 +37,6 @@
 #include "hwy/aligned_allocator.h"
 #include "hwy/targets.h"
 #include "hwy/tests/hwy_gtest.h"
-#include "scaling/kernels/window_kernels.h"
 #include "scaling/kernels/window_reference.h"
 
 namespace sextant::scaling::kernels {
@@ -76,7 +77,9 @@ void Fill(Kind kind, double* out, size_t n, std::mt19937_64& rng) {
   for (size_t i = 0; i < n; ++i) {
     double v = 0;
     switch (kind) {
-      case Kind::kNormal: v = 3 * normal(rng) - 1; break;
+      case Kind::kNormal:
+        v = 3 * normal(rng) - 1;
+        break;
       case Kind::kCounter:
         counter = unit(rng) < 0.05 ? 5 * unit(rng) : counter + 20 * unit(rng);
         v = counter;
@@ -86,11 +89,21 @@ void Fill(Kind kind, double* out, size_t n, std::mt19937_64& rng) {
         v = u < 0.1 ? kNaN : u < 0.15 ? kInf : u < 0.2 ? -kInf : normal(rng);
         break;
       }
-      case Kind::kAllNaN: v = kNaN; break;
-      case Kind::kDuplicates: v = std::floor(3 * unit(rng)); break;
-      case Kind::kLargeMean: v = 1e6 + normal(rng); break;
-      case Kind::kHuge: v = (1.7 * unit(rng) - 0.3) * 1e308; break;
-      case Kind::kConstant: v = 42.125; break;
+      case Kind::kAllNaN:
+        v = kNaN;
+        break;
+      case Kind::kDuplicates:
+        v = std::floor(3 * unit(rng));
+        break;
+      case Kind::kLargeMean:
+        v = 1e6 + normal(rng);
+        break;
+      case Kind::kHuge:
+        v = (1.7 * unit(rng) - 0.3) * 1e308;
+        break;
+      case Kind::kConstant:
+        v = 42.125;
+        break;
     }
     out[i] = v;
   }
@@ -143,7 +156,8 @@ TEST_P(KernelTargetTest, OverTimeAndAcrossMatchReference) {
   Sweep([](const double* v, size_t n, Kind kind, size_t offset) {
     double abs_sum = 0, max_abs = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (std::isfinite(v[i])) abs_sum += std::fabs(v[i]), max_abs = std::max(max_abs, std::fabs(v[i]));
+      if (std::isfinite(v[i]))
+        abs_sum += std::fabs(v[i]), max_abs = std::max(max_abs, std::fabs(v[i]));
     }
     const std::string where = Where(n, kind, offset);
     if (kind == Kind::kHuge) {
@@ -157,9 +171,8 @@ TEST_P(KernelTargetTest, OverTimeAndAcrossMatchReference) {
       const double mean_abs = n ? 1e-18 * abs_sum / static_cast<double>(n) : 0;
       EXPECT_TRUE(Near(Mean(v, n), ref::Mean(v, n), 1e-14, mean_abs)) << where;
       EXPECT_TRUE(Near(MeanAcross(v, n), ref::MeanAcross(v, n), 1e-14, mean_abs)) << where;
-      const double var_rel = kind == Kind::kLargeMean ? 1e-9 : 1e-12;
-      EXPECT_TRUE(Near(StdVar(v, n), ref::StdVar(v, n), var_rel, 0)) << where;
-      EXPECT_TRUE(Near(StdDev(v, n), ref::StdDev(v, n), var_rel, 0)) << where;
+      EXPECT_TRUE(Near(StdVar(v, n), ref::StdVar(v, n), 1e-12, 0)) << where;
+      EXPECT_TRUE(Near(StdDev(v, n), ref::StdDev(v, n), 1e-12, 0)) << where;
     }
     EXPECT_TRUE(Same(Min(v, n), ref::Min(v, n))) << where;
     EXPECT_TRUE(Same(Max(v, n), ref::Max(v, n))) << where;
@@ -178,10 +191,26 @@ TEST_P(KernelTargetTest, QuantileMatchesSortingReference) {
     for (double q : qs) {
       const double got = Quantile(q, v, n, scratch.data() + offset % 2);
       const double want = ref::Quantile(q, v, n, sorted.data());
-      EXPECT_TRUE(Same(got, want)) << Where(n, kind, offset) << " q=" << q << " got " << got
-                                   << " want " << want;
+      EXPECT_TRUE(Same(got, want))
+          << Where(n, kind, offset) << " q=" << q << " got " << got << " want " << want;
     }
   });
+}
+
+// The requirement itself: within 1e-9 of upstream's arithmetic however badly conditioned the
+// window is (the kernel switches to upstream's loop where its rounding would show).
+TEST_P(KernelTargetTest, StdVarWithinPrometheusAtEveryConditioning) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal(0, 1);
+  std::vector<double> v;
+  for (double ratio = 1; ratio <= 1e9; ratio *= 10) {
+    for (size_t n = 2; n <= 200; n += 7) {
+      v.resize(n);
+      for (double& x : v) x = ratio + normal(rng);
+      EXPECT_TRUE(Near(StdVar(v.data(), n), ref::StdVar(v.data(), n), 1e-9, 0))
+          << "mean/stddev=" << ratio << " n=" << n;
+    }
+  }
 }
 
 // A series of n samples with jittered timestamps inside a window with random margins.
@@ -214,7 +243,8 @@ TEST_P(KernelTargetTest, RateFamilyMatchesReference) {
       for (int rep = 0; rep < 4; ++rep) {
         const RateCase c = RandomRateCase(n, kind, rng);
         for (auto version : {PrometheusVersion::kV2, PrometheusVersion::kV3}) {
-          const std::string where = Where(n, kind, 0) + " v" + (version == PrometheusVersion::kV2 ? "2" : "3");
+          const std::string where =
+              Where(n, kind, 0) + " v" + (version == PrometheusVersion::kV2 ? "2" : "3");
           const double* v = c.values.data();
           const int64_t* ts = c.ts.data();
           EXPECT_TRUE(Same(Rate(v, ts, n, c.start, c.end, version),
@@ -296,43 +326,155 @@ TEST(WindowKernelsKnownAnswers, Table) {
   const Known rows[] = {
       // 4 samples 15s apart ending at the window end: extrapolate 15s back (the zero point is
       // 15s back too): increase 30 * 60/45 = 40.
-      {"increase_regular", [] { return CallR(Increase, {10, 20, 30, 40}, {15, 30, 45, 60}, 0, 60); }, 40},
-      {"rate_regular", [] { return CallR(Rate, {10, 20, 30, 40}, {15, 30, 45, 60}, 0, 60); }, 40.0 / 60},
+      {"increase_regular",
+       [] {
+         return CallR(Increase, {10, 20, 30, 40}, {15, 30, 45, 60}, 0, 60);
+       },
+       40},
+      {"rate_regular",
+       [] {
+         return CallR(Rate, {10, 20, 30, 40}, {15, 30, 45, 60}, 0, 60);
+       },
+       40.0 / 60},
       // Reset 20 -> 5 adds 20: raw 25, zero point 18s back > 15s, so 25 * 60/45.
-      {"increase_reset", [] { return CallR(Increase, {10, 20, 5, 15}, {15, 30, 45, 60}, 0, 60); }, 25.0 * 60 / 45},
+      {"increase_reset",
+       [] {
+         return CallR(Increase, {10, 20, 5, 15}, {15, 30, 45, 60}, 0, 60);
+       },
+       25.0 * 60 / 45},
       // First sample 40s after the start (>= 1.1 x 10s): v3 extrapolates avg/2 = 5s then
       // clamps at the zero point (10s): 10 * 25/20; v2 clamped first (10s < 11s): 10 * 30/20.
-      {"increase_v3_threshold_first", [] { return CallR(Increase, {5, 10, 15}, {40, 50, 60}, 0, 60); }, 12.5},
-      {"increase_v2_zero_first", [] { return CallR(Increase, {5, 10, 15}, {40, 50, 60}, 0, 60, PV::kV2); }, 15},
+      {"increase_v3_threshold_first",
+       [] {
+         return CallR(Increase, {5, 10, 15}, {40, 50, 60}, 0, 60);
+       },
+       12.5},
+      {"increase_v2_zero_first",
+       [] {
+         return CallR(Increase, {5, 10, 15}, {40, 50, 60}, 0, 60, PV::kV2);
+       },
+       15},
       // Gauge: no zero clamp, no resets: -2 over 30s extrapolated 30s back: -4.
-      {"delta_gauge", [] { return CallR(Delta, {5, 3}, {30, 60}, 0, 60); }, -4},
+      {"delta_gauge",
+       [] {
+         return CallR(Delta, {5, 3}, {30, 60}, 0, 60);
+       },
+       -4},
       {"rate_one_sample", [] { return CallR(Rate, {5}, {30}, 0, 60); }, kNaN},
-      {"quantile_half", [] { return CallQ(0.5, {4, 1, 3, 2}); }, 2.5},
-      {"quantile_quarter", [] { return CallQ(0.25, {4, 1, 3, 2}); }, 1.75},
-      {"quantile_below_zero", [] { return CallQ(-1, {1, 2}); }, -kInf},
-      {"quantile_above_one", [] { return CallQ(2, {1, 2}); }, kInf},
-      {"quantile_nan_q", [] { return CallQ(kNaN, {1, 2}); }, kNaN},
-      {"quantile_nan_sorts_first", [] { return CallQ(0, {1, kNaN, 2}); }, kNaN},
-      {"quantile_after_nan", [] { return CallQ(0.5, {1, kNaN, 2}); }, 1},
+      {"quantile_half",
+       [] {
+         return CallQ(0.5, {4, 1, 3, 2});
+       },
+       2.5},
+      {"quantile_quarter",
+       [] {
+         return CallQ(0.25, {4, 1, 3, 2});
+       },
+       1.75},
+      {"quantile_below_zero",
+       [] {
+         return CallQ(-1, {1, 2});
+       },
+       -kInf},
+      {"quantile_above_one",
+       [] {
+         return CallQ(2, {1, 2});
+       },
+       kInf},
+      {"quantile_nan_q",
+       [] {
+         return CallQ(kNaN, {1, 2});
+       },
+       kNaN},
+      {"quantile_nan_sorts_first",
+       [] {
+         return CallQ(0, {1, kNaN, 2});
+       },
+       kNaN},
+      {"quantile_after_nan",
+       [] {
+         return CallQ(0.5, {1, kNaN, 2});
+       },
+       1},
       // lower*(1-w) + upper*w with w = 0 and upper = +Inf is NaN upstream (Inf * 0).
-      {"quantile_inf_times_zero", [] { return CallQ(0.5, {1, 2, kInf}); }, kNaN},
+      {"quantile_inf_times_zero",
+       [] {
+         return CallQ(0.5, {1, 2, kInf});
+       },
+       kNaN},
       {"quantile_empty", [] { return CallQ(0.5, {}); }, kNaN},
-      {"stdvar_textbook", [] { return Call(StdVar, {2, 4, 4, 4, 5, 5, 7, 9}); }, 4},
-      {"stddev_textbook", [] { return Call(StdDev, {2, 4, 4, 4, 5, 5, 7, 9}); }, 2},
-      {"stdvar_constant", [] { return Call(StdVar, {0.1, 0.1, 0.1}); }, 0},
-      {"stdvar_inf", [] { return Call(StdVar, {1, kInf}); }, kNaN},
+      {"stdvar_textbook",
+       [] {
+         return Call(StdVar, {2, 4, 4, 4, 5, 5, 7, 9});
+       },
+       4},
+      {"stddev_textbook",
+       [] {
+         return Call(StdDev, {2, 4, 4, 4, 5, 5, 7, 9});
+       },
+       2},
+      {"stdvar_constant",
+       [] {
+         return Call(StdVar, {0.1, 0.1, 0.1});
+       },
+       0},
+      {"stdvar_inf",
+       [] {
+         return Call(StdVar, {1, kInf});
+       },
+       kNaN},
       {"stdvar_single", [] { return Call(StdVar, {7}); }, 0},
-      {"min_skips_nan", [] { return Call(Min, {kNaN, 3, kNaN, 1}); }, 1},
-      {"max_skips_nan", [] { return Call(Max, {kNaN, 3, kNaN, 1}); }, 3},
-      {"max_all_nan", [] { return Call(Max, {kNaN, kNaN}); }, kNaN},
-      {"max_neg_inf", [] { return Call(Max, {kNaN, -kInf}); }, -kInf},
-      {"sum_both_infinities", [] { return Call(Sum, {1, kInf, -kInf}); }, kNaN},
-      {"sum_inf", [] { return Call(Sum, {1, kInf, 2}); }, kInf},
-      {"sum_nan", [] { return Call(Sum, {1, kNaN, 2}); }, kNaN},
-      {"sum_compensated", [] { return Call(Sum, {1e16, 1, -1e16, 1}); }, 2},
-      {"mean_overflow_rescued", [] { return Call(Mean, {1e308, 1e308, 1e308}); }, 1e308},
+      {"min_skips_nan",
+       [] {
+         return Call(Min, {kNaN, 3, kNaN, 1});
+       },
+       1},
+      {"max_skips_nan",
+       [] {
+         return Call(Max, {kNaN, 3, kNaN, 1});
+       },
+       3},
+      {"max_all_nan",
+       [] {
+         return Call(Max, {kNaN, kNaN});
+       },
+       kNaN},
+      {"max_neg_inf",
+       [] {
+         return Call(Max, {kNaN, -kInf});
+       },
+       -kInf},
+      {"sum_both_infinities",
+       [] {
+         return Call(Sum, {1, kInf, -kInf});
+       },
+       kNaN},
+      {"sum_inf",
+       [] {
+         return Call(Sum, {1, kInf, 2});
+       },
+       kInf},
+      {"sum_nan",
+       [] {
+         return Call(Sum, {1, kNaN, 2});
+       },
+       kNaN},
+      {"sum_compensated",
+       [] {
+         return Call(Sum, {1e16, 1, -1e16, 1});
+       },
+       2},
+      {"mean_overflow_rescued",
+       [] {
+         return Call(Mean, {1e308, 1e308, 1e308});
+       },
+       1e308},
       {"mean_empty", [] { return Call(Mean, {}); }, kNaN},
-      {"last", [] { return Call(Last, {1, 2, kNaN}); }, kNaN},
+      {"last",
+       [] {
+         return Call(Last, {1, 2, kNaN});
+       },
+       kNaN},
       {"count", [] { return Count(3); }, 3},
   };
   for (const Known& row : rows) {
@@ -370,6 +512,325 @@ TEST(WindowKernelsGroupBy, EmptyInput) {
   const SeriesGroups g = GroupBy({});
   EXPECT_TRUE(g.keys.empty());
   EXPECT_EQ(g.offsets, std::vector<uint32_t>{0});
+}
+
+// ---- Prometheus agrees: a promtool rules unit test with kernel-computed expectations ---------
+//
+// Random series (1s resolution, jittered sample spacing, resets, NaN/Inf, series that stop
+// early) and random windows (partial at either end, empty, single-sample) become input_series
+// and promql_expr_test entries whose exp_samples the kernels compute. promtool then evaluates
+// the real PromQL. promtool 2.x compares floats exactly and never matches NaN, so its failure
+// report is parsed: a case agrees when both values are NaN or within 1e-9 relative.
+
+constexpr int kKatSpan = 900;  // seconds of input; evaluation_interval 1s
+
+std::string FindPromtool() {
+  if (const char* env = std::getenv("SEXTANT_PROMTOOL")) return env;
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    const std::string candidate = dir + "/promtool";
+    if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+std::string RunCommand(const std::string& command, int* status) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buf[4096];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, got);
+  *status = pclose(pipe);
+  return out;
+}
+
+std::string Num(double v) {  // PromQL series notation
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Inf" : "-Inf";
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+std::string YamlNum(double v) {
+  if (std::isnan(v)) return ".nan";
+  if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
+  return Num(v);
+}
+
+struct KatSample {
+  int t;  // seconds
+  double v;
+};
+
+struct KatCase {
+  std::string expr;
+  std::string labels;  // expected labels, e.g. {k="7"}
+  bool has_value = false;
+  double value = 0;
+};
+
+struct KatInput {
+  std::string series;  // e.g. s{k="7"}
+  std::vector<KatSample> samples;
+};
+
+std::string SeriesValues(const std::vector<KatSample>& samples) {
+  std::string out;
+  int next = 0, blanks = 0;
+  auto flush = [&] {
+    if (blanks == 1) out += " _";
+    if (blanks > 1) out += " _x" + std::to_string(blanks);
+    blanks = 0;
+  };
+  for (const KatSample& s : samples) {
+    blanks += s.t - next;
+    flush();
+    out += " " + Num(s.v);
+    next = s.t + 1;
+  }
+  return out.empty() ? out : out.substr(1);
+}
+
+class KatBuilder {
+ public:
+  KatBuilder(uint64_t seed, PrometheusVersion version) : rng_(seed), version_(version) {}
+
+  // One series and one window for an over-time function; `fn` maps the window to the value.
+  using WindowFn = std::function<double(const std::vector<double>&, const std::vector<int64_t>&,
+                                        int64_t, int64_t)>;
+  void OverTime(const std::string& promql, bool counter, bool specials, bool keeps_name,
+                size_t min_samples, const WindowFn& fn) {
+    const int id = next_id_++;
+    KatInput in{"s{k=\"" + std::to_string(id) + "\"}", Samples(counter, specials)};
+    const int t = Uniform(60, kKatSpan);
+    const int step = in.samples.size() > 1 ? in.samples[1].t - in.samples[0].t : 10;
+    const int range = Uniform(1, 20) * step + Uniform(0, step);
+    std::vector<double> v;
+    std::vector<int64_t> ts;
+    for (const KatSample& s : in.samples) {
+      const bool after_start =
+          version_ == PrometheusVersion::kV2 ? s.t >= t - range : s.t > t - range;
+      if (after_start && s.t <= t) v.push_back(s.v), ts.push_back(int64_t{s.t} * 1000);
+    }
+    KatCase c;
+    c.expr = promql + "(s{k=\"" + std::to_string(id) + "\"}[" + std::to_string(range) + "s])";
+    if (promql.rfind("quantile_over_time(", 0) == 0) c.expr += ")";
+    c.labels = keeps_name ? "{__name__=\"s\", k=\"" + std::to_string(id) + "\"}"
+                          : "{k=\"" + std::to_string(id) + "\"}";
+    c.has_value = v.size() >= min_samples;
+    if (c.has_value) c.value = fn(v, ts, int64_t{t - range} * 1000, int64_t{t} * 1000);
+    Add(std::move(in), std::move(c), t);
+  }
+
+  // A group of series sampled every 10s and an aggregation over their values at one instant.
+  void Across(const std::string& op, double (*fn)(const double*, size_t)) {
+    const int id = next_id_++;
+    const int members = Uniform(1, 12);
+    const bool specials = Uniform(0, 3) == 0;
+    const int t = Uniform(60, kKatSpan);
+    std::vector<double> at_t;
+    for (int m = 0; m < members; ++m) {
+      KatInput in{"a{g=\"" + std::to_string(id) + "\", i=\"" + std::to_string(m) + "\"}", {}};
+      for (int s = 0; s <= kKatSpan; s += 10) {
+        in.samples.push_back({s, Gauge(specials)});
+        if (s == t / 10 * 10) at_t.push_back(in.samples.back().v);
+      }
+      inputs_.push_back(std::move(in));
+    }
+    KatCase c;
+    c.expr = op + " by (g) (a{g=\"" + std::to_string(id) + "\"})";
+    c.labels = "{g=\"" + std::to_string(id) + "\"}";
+    c.has_value = true;
+    c.value = fn(at_t.data(), at_t.size());
+    cases_.push_back(std::move(c));
+    times_.push_back(t);
+  }
+
+  double Quantile() {
+    const double qs[] = {0, 0.25, 0.5, 0.9, 0.99, 1, -0.5, 1.5};
+    return Uniform(0, 3) == 0 ? qs[Uniform(0, 7)] : std::round(Unit() * 1000) / 1000;
+  }
+
+  void Write(const std::string& path) const {
+    std::ofstream out(path);
+    out << "rule_files: [rules.yml]\nevaluation_interval: 1s\ntests:\n  - interval: 1s\n"
+        << "    input_series:\n";
+    for (const KatInput& in : inputs_) {
+      out << "      - series: '" << in.series << "'\n        values: '" << SeriesValues(in.samples)
+          << "'\n";
+    }
+    out << "    promql_expr_test:\n";
+    for (size_t i = 0; i < cases_.size(); ++i) {
+      const KatCase& c = cases_[i];
+      out << "      - expr: '" << c.expr << "'\n        eval_time: " << times_[i] << "s\n";
+      if (!c.has_value) {
+        out << "        exp_samples: []\n";
+        continue;
+      }
+      out << "        exp_samples:\n          - labels: '" << c.labels
+          << "'\n            value: " << YamlNum(c.value) << "\n";
+    }
+  }
+
+  const std::vector<KatCase>& cases() const { return cases_; }
+
+ private:
+  int Uniform(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  double Unit() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
+  double Gauge(bool specials) {
+    const double u = Unit();
+    if (specials && u < 0.06) return kNaN;
+    if (specials && u < 0.08) return kInf;
+    if (specials && u < 0.10) return -kInf;
+    return std::round((50 + 15 * std::normal_distribution<double>(0, 1)(rng_)) * 1e4) / 1e4;
+  }
+
+  // Jittered spacing, random start, some series stop early; counters reset now and then.
+  std::vector<KatSample> Samples(bool counter, bool specials) {
+    const int steps[] = {5, 10, 15, 30};
+    const int step = steps[Uniform(0, 3)];
+    const int stop = Uniform(0, 3) == 0 ? Uniform(200, 600) : kKatSpan;
+    const bool with_specials = specials && Uniform(0, 3) == 0;
+    std::vector<KatSample> out;
+    double value = std::round(Unit() * 500 * 1000) / 1000;
+    for (int t = Uniform(0, 120); t <= stop; t += step + Uniform(-step / 5, step / 5)) {
+      if (counter) {
+        value = Unit() < 0.08 ? std::round(Unit() * 5000) / 1000
+                              : value + std::round(Unit() * 40000) / 1000;
+        out.push_back({t, value});
+      } else {
+        out.push_back({t, Gauge(with_specials)});
+      }
+    }
+    return out;
+  }
+
+  void Add(KatInput in, KatCase c, int t) {
+    inputs_.push_back(std::move(in));
+    cases_.push_back(std::move(c));
+    times_.push_back(t);
+  }
+
+  std::mt19937_64 rng_;
+  PrometheusVersion version_;
+  int next_id_ = 0;
+  std::vector<KatInput> inputs_;
+  std::vector<KatCase> cases_;
+  std::vector<int> times_;
+};
+
+TEST(WindowKernelsPrometheus, PromtoolAgreesWithKernels) {
+  const std::string promtool = FindPromtool();
+  if (promtool.empty()) GTEST_SKIP() << "promtool not found (Debian package prometheus)";
+  int status = 0;
+  const std::string version_text = RunCommand(promtool + " --version 2>&1", &status);
+  std::smatch m;
+  const std::regex version_re(R"(version (\d+)\.(\d+))");
+  ASSERT_TRUE(std::regex_search(version_text, m, version_re)) << version_text;
+  const auto version = std::stoi(m[1]) >= 3 ? PrometheusVersion::kV3 : PrometheusVersion::kV2;
+
+  using Values = std::vector<double>;
+  using Stamps = std::vector<int64_t>;
+  const char* seed_env = std::getenv("SEXTANT_KAT_SEED");
+  const uint64_t seed = seed_env ? std::strtoull(seed_env, nullptr, 10) : 20240612;
+  KatBuilder kat(seed, version);
+  auto plain = [](double (*f)(const double*, size_t)) {
+    return [f](const Values& v, const Stamps&, int64_t, int64_t) { return f(v.data(), v.size()); };
+  };
+  auto rate = [version](double (*f)(const double*, const int64_t*, size_t, int64_t, int64_t,
+                                    PrometheusVersion)) {
+    return [f, version](const Values& v, const Stamps& ts, int64_t start, int64_t end) {
+      return f(v.data(), ts.data(), v.size(), start, end, version);
+    };
+  };
+  for (int i = 0; i < 12; ++i) {
+    kat.OverTime("rate", true, false, false, 2, rate(Rate));
+    kat.OverTime("increase", true, false, false, 2, rate(Increase));
+    kat.OverTime("delta", false, false, false, 2, rate(Delta));
+    kat.OverTime("sum_over_time", false, true, false, 1, plain(Sum));
+    kat.OverTime("avg_over_time", false, true, false, 1, plain(Mean));
+    kat.OverTime("min_over_time", false, true, false, 1, plain(Min));
+    kat.OverTime("max_over_time", false, true, false, 1, plain(Max));
+    kat.OverTime("last_over_time", false, true, true, 1, plain(Last));
+    kat.OverTime("stdvar_over_time", false, i < 2, false, 1, plain(StdVar));
+    kat.OverTime("stddev_over_time", false, false, false, 1, plain(StdDev));
+    kat.OverTime("count_over_time", false, true, false, 1,
+                 [](const Values& v, const Stamps&, int64_t, int64_t) { return Count(v.size()); });
+    const double q = kat.Quantile();
+    kat.OverTime("quantile_over_time(" + Num(q) + ", ", false, true, false, 1,
+                 [q](const Values& v, const Stamps&, int64_t, int64_t) {
+                   std::vector<double> scratch(QuantileScratchSize(v.size()));
+                   return Quantile(q, v.data(), v.size(), scratch.data());
+                 });
+  }
+  // Counters and gauges that hit the rate family's special cases deterministically are
+  // covered by the random windows above; the aggregators over instant vectors:
+  for (int i = 0; i < 4; ++i) {
+    kat.Across("sum", SumAcross);
+    kat.Across("avg", MeanAcross);
+    kat.Across("min", MinAcross);
+    kat.Across("max", MaxAcross);
+    kat.Across("count", [](const double*, size_t n) { return CountAcross(n); });
+  }
+
+  char dir_template[] = "/tmp/sextant-kat-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  std::ofstream(dir + "/rules.yml") << "groups: []\n";
+  kat.Write(dir + "/kat.yml");
+  const std::string output =
+      RunCommand("cd '" + dir + "' && '" + promtool + "' test rules kat.yml 2>&1", &status);
+
+  // Failure blocks: expr: "...", time: ...  /  exp: {labels} V  /  got: {labels} V (or nil).
+  std::map<int, std::pair<std::string, std::string>> reported;  // case id -> exp, got token
+  std::stringstream lines(output);
+  std::string line;
+  int current = -1;
+  const std::regex id_re(R"([kg]=\\"(\d+)\\")");
+  while (std::getline(lines, line)) {
+    std::smatch id;
+    if (line.find("expr: ") != std::string::npos && std::regex_search(line, id, id_re)) {
+      current = std::stoi(id[1]);
+    } else if (current >= 0 && line.find("exp: ") != std::string::npos) {
+      reported[current].first = line.substr(line.find_last_of(' ') + 1);
+    } else if (current >= 0 && line.find("got: ") != std::string::npos) {
+      reported[current].second = line.substr(line.find_last_of(' ') + 1);
+      current = -1;
+    }
+  }
+  const auto& cases = kat.cases();
+  size_t exact = 0, close = 0;
+  double worst = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const auto it = reported.find(static_cast<int>(i));
+    if (it == reported.end()) {
+      ++exact;
+      continue;
+    }
+    const std::string& got_token = it->second.second;
+    const bool got_value = got_token != "nil" && !got_token.empty();
+    ASSERT_EQ(got_value, cases[i].has_value)
+        << cases[i].expr << ": promtool got " << got_token << " (files kept in " << dir << ")";
+    const double got = std::strtod(got_token.c_str(), nullptr);
+    const double want = cases[i].value;
+    EXPECT_TRUE(Near(got, want, 1e-9, 0)) << cases[i].expr << " (files kept in " << dir << ")";
+    if (std::isfinite(got) && std::isfinite(want) && want != 0) {
+      worst = std::max(worst, std::fabs(got - want) / std::fabs(want));
+    }
+    ++close;
+  }
+  EXPECT_EQ(exact + close, cases.size());
+  if (status == 0) {
+    EXPECT_TRUE(reported.empty()) << output;
+  }
+  if (!HasFailure()) std::filesystem::remove_all(dir);
+  std::printf(
+      "promtool %s.%s: %zu cases, %zu exact, %zu within 1e-9 (NaN or rounding; worst %.3g)\n",
+      std::string(m[1]).c_str(), std::string(m[2]).c_str(), cases.size(), exact, close, worst);
 }
 
 }  // namespace
