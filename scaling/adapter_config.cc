@@ -153,7 +153,8 @@ class Loader {
             return OkStatus();
           }
           if (key == "prometheus") return ParsePrometheus(v, k, &config->prometheus);
-          // signals, catalog: reserved.
+          if (key == "signals") return ParseSignals(doc_, v, k, &config->signals);
+          // catalog: reserved.
           if (v.IsNull() || ((v.IsMap() || v.IsSequence()) && v.size() == 0)) return OkStatus();
           return doc_.Error(v, k, key,
                             "is reserved for Sextant's signal catalog and must be empty in this "

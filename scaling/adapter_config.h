@@ -25,7 +25,9 @@
 //   resourceRules: {...}            # metrics.k8s.io (cpu/memory): accepted as any mapping,
 //                                   # counted and not served. Default: none.
 //   prometheus: {...}               # Sextant: how to reach Prometheus; see PrometheusSection.
-//   signals: / catalog:             # reserved for Sextant's signal catalog: only an empty
+//   signals: [...]                  # Sextant: windowed statistics computed in-process; see
+//                                   # scaling/signal_config.h. Default: none.
+//   catalog:                        # reserved for Sextant's signal catalog: only an empty
 //                                   # value is accepted for now.
 //
 // `$1`, `${name}` in `as` expand like Go's Regexp.Expand: `$1x` names the group "1x" (empty
@@ -53,6 +55,7 @@
 
 #include "common/result.h"
 #include "scaling/query_template.h"
+#include "scaling/signal_config.h"
 
 namespace re2 {
 class RE2;
@@ -157,6 +160,7 @@ struct AdapterConfig {
   std::size_t ignored_rules = 0;           // entries of `rules`
   std::size_t ignored_resource_rules = 0;  // keys of `resourceRules` other than `window`
   PrometheusSection prometheus;
+  std::vector<SignalSpec> signals;  // file order. Default: none
 };
 
 // Reads and parses `path`.

@@ -87,7 +87,14 @@ void HttpServer::OnRequest(HttpRequest request, Responder responder) {
   }
   pool_.Submit([this, start, request = std::move(request),
                 responder = std::make_shared<Responder>(std::move(responder))] {
-    HttpResponse response = Dispatch(request);
+    HttpResponse response;
+    try {
+      response = Dispatch(request);
+    } catch (const std::exception& error) {  // a bug: answer 500, keep the process
+      SEXTANT_LOG(ERROR) << request.method << " " << request.path
+                         << ": unexpected exception: " << error.what();
+      response = StatusResponse(apiserver::InternalError());
+    }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     SEXTANT_VLOG(4) << request.method << " " << request.path << " " << response.status << " "

@@ -8,7 +8,9 @@
 // path is always allowed), then /metrics is answered here and /apis... by ApiHandler;
 // anything else is 404. Unauthenticated requests get 401 with a metav1.Status.
 // Idle keep-alive connections hold no thread (see https_listener.h), so the pool only has to
-// cover the requests being computed at the same time.
+// cover the requests being computed at the same time. The pool runs about one request per
+// CPU at once and more only when some are blocked (worker_pool.h), so a burst of cheap
+// requests costs no thread wake-up per request. The worker writes the response itself.
 // Lifecycle: Bind() → Serve() (blocks); from another thread BeginShutdown() (readyz fails),
 // Stop() (the listener closes; idle keep-alive connections are closed, busy ones once their
 // response is out) and WaitForDrain() (every request already read has had its response

@@ -138,9 +138,6 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     tcp::endpoint peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
-    // Asio asks OpenSSL to free a connection's record buffers whenever they are empty, which
-    // costs two allocations of ~17 KiB per request; keep them for the connection's life.
-    SSL_clear_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
   }
   ~Session() {
     if (registered_) listener_.Unregister(registration_);

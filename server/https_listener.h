@@ -18,9 +18,10 @@
 // - Keep-alive follows the request (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
 //   `Connection: keep-alive`). A HEAD request gets the handler's headers without the body.
 // - Lifecycle: Bind() → Serve() (blocks, running the I/O threads) → Stop() from any thread:
-//   the listening socket closes, idle keep-alive connections are closed, and a connection
-//   with a request in progress is closed once its response has been written
-//   (`Connection: close`). Serve() returns when no connection and no request is left.
+//   the listening socket closes, idle keep-alive connections (and handshakes) are closed, and
+//   a connection with a request in progress is closed once its response has been written
+//   (`Connection: close`). Serve() returns when no connection and no request is left (one
+//   still sending a request lasts until its read timeout).
 // Ownership: borrows the TlsContext and the handler; both must outlive the listener.
 // Thread safety: Bind() and Serve() from one thread; Stop() from any thread; Responder::Send
 // from any thread.
@@ -46,7 +47,9 @@ class Session;
 }  // namespace listener_internal
 
 // Gives a handler's response back to its connection. Move-only; Send() at most once, from
-// any thread. Destroyed without Send(), it answers 500 so that the connection never hangs.
+// any thread: the response is encrypted and handed to the socket on the calling thread (the
+// connection is idle meanwhile), so a worker answers without a hop back to an I/O thread.
+// Destroyed without Send(), it answers 500 so that the connection never hangs.
 class Responder {
  public:
   Responder(Responder&&) noexcept;

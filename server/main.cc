@@ -32,7 +32,8 @@ std::vector<std::string> ServiceDnsNames(const std::string& service) {
           service + "." + ns + ".svc.cluster.local"};
 }
 
-// Cache, Prometheus client and rule provider counters on /metrics, read at scrape time.
+// Cache, Prometheus client, rule provider and window store counters on /metrics, read at
+// scrape time.
 void ExportBackendMetrics(const ProviderBundle& bundle, SelfMetrics& metrics) {
   if (bundle.cache) {
     const query::CachingPrometheusClient* cache = bundle.cache.get();
@@ -75,6 +76,35 @@ void ExportBackendMetrics(const ProviderBundle& bundle, SelfMetrics& metrics) {
       return std::vector<prometheus::MetricFamily>{SelfMetrics::Counter(
           "sextant_non_finite_samples_dropped_total",
           "NaN or infinite samples left out of answers.", rules->non_finite_samples_dropped())};
+    });
+  }
+  if (bundle.window_store && bundle.signals) {
+    const scaling::WindowStore* store = bundle.window_store.get();
+    const scaling::SignalProvider* signals = bundle.signals;
+    metrics.AddSource([store, signals] {
+      const auto s = store->stats();
+      return std::vector<prometheus::MetricFamily>{
+          SelfMetrics::Gauge("sextant_window_store_series", "Series held by the window store.",
+                             s.series),
+          SelfMetrics::Gauge("sextant_window_store_samples", "Samples held by the window store.",
+                             s.samples),
+          SelfMetrics::Gauge("sextant_window_store_bytes",
+                             "Accounted bytes held by the window store.", s.bytes),
+          SelfMetrics::Gauge("sextant_window_store_subscriptions",
+                             "Series selectors the window store keeps up to date.",
+                             s.subscriptions),
+          SelfMetrics::Counter("sextant_window_store_full_fetches_total",
+                               "Whole-window fetches of a selector.", s.full_fetches),
+          SelfMetrics::Counter("sextant_window_store_incremental_fetches_total",
+                               "Fetches of only the samples since the last refresh.",
+                               s.incremental_fetches),
+          SelfMetrics::Counter("sextant_window_store_fetched_samples_total",
+                               "Samples received from Prometheus.", s.fetched_samples),
+          SelfMetrics::Counter("sextant_window_store_evictions_total",
+                               "Selectors dropped for memory or idleness.", s.evictions),
+          SelfMetrics::Counter("sextant_signal_non_finite_values_dropped_total",
+                               "NaN or infinite signal values left out of answers.",
+                               signals->non_finite_values_dropped())};
     });
   }
 }

@@ -177,7 +177,8 @@ std::vector<Flag> Flags(ServerOptions& o, std::map<std::string, bool>& touched) 
          o.prometheus.request_timeout = d;
          return OkStatus();
        }},
-      {"cache-ttl", "answers from Prometheus are reused this long (default 5s)", false,
+      {"cache-ttl", "answers from Prometheus are reused this long; 0 turns the cache off "
+       "(default 5s)", false,
        [&o](const std::string& v) { return SetDuration("cache-ttl", v, &o.cache_ttl); }},
       {"cache-keep-warm", "a query asked for within this long is refreshed before it expires "
        "(default 5m)", false,
@@ -274,8 +275,8 @@ Result<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
   if (!options.static_metrics_file.empty() && !options.config_file.empty()) {
     return InvalidArgumentError("--static-metrics and --config cannot be used together");
   }
-  if (options.cache_ttl.count() <= 0) {
-    return InvalidArgumentError("--cache-ttl must be positive");
+  if (options.cache_ttl.count() < 0) {
+    return InvalidArgumentError("--cache-ttl must not be negative");
   }
   if (options.metrics_relist_interval.count() < 1000) {
     return InvalidArgumentError("--metrics-relist-interval must be at least 1s");

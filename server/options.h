@@ -85,7 +85,7 @@ struct ServerOptions {
   // Each one that is set overrides the `prometheus:` section of --config.
   PrometheusFlags prometheus;
   // Result cache in front of Prometheus (query/cached_prometheus_client.h).
-  // Default: 5s. Answers are reused this long.
+  // Default: 5s. Answers are reused this long; 0 turns the cache off.
   std::chrono::milliseconds cache_ttl{5000};
   // Default: 5m. A query asked for within this long is refreshed before it expires.
   std::chrono::milliseconds cache_keep_warm{300000};

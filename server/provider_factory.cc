@@ -1,6 +1,7 @@
 #include "server/provider_factory.h"
 
 #include "common/log.h"
+#include "scaling/composite_provider.h"
 #include "scaling/external_rule_provider.h"
 #include "scaling/static_provider.h"
 
@@ -17,6 +18,21 @@ Result<std::chrono::milliseconds> SectionDuration(const std::string& text, const
   if (!d.ok()) return InvalidArgumentError(std::string("prometheus.") + key + ": " +
                                            d.status().message());
   return *d;
+}
+
+// The result cache in front of `client`, or null when --cache-ttl=0 turns it off.
+Result<std::unique_ptr<query::CachingPrometheusClient>> BuildCache(
+    const ServerOptions& options, query::PrometheusClient& client) {
+  if (options.cache_ttl.count() == 0) {
+    SEXTANT_LOG(INFO) << "--cache-ttl=0: every request queries Prometheus";
+    return std::unique_ptr<query::CachingPrometheusClient>();
+  }
+  query::CachingPrometheusClient::Options cache_options;
+  cache_options.ttl = options.cache_ttl;
+  cache_options.keep_warm = options.cache_keep_warm;
+  cache_options.max_staleness = options.max_staleness;
+  cache_options.memory_limit_bytes = static_cast<std::size_t>(options.cache_memory_limit_bytes);
+  return query::CachingPrometheusClient::Create(client, RealClock(), cache_options);
 }
 
 }  // namespace
@@ -92,24 +108,38 @@ Result<ProviderBundle> BuildProvider(const ServerOptions& options) {
   auto client = query::HttpPrometheusClient::Create(*client_options);
   if (!client.ok()) return client.status();
   bundle.client = std::move(*client);
-  query::CachingPrometheusClient::Options cache_options;
-  cache_options.ttl = options.cache_ttl;
-  cache_options.keep_warm = options.cache_keep_warm;
-  cache_options.max_staleness = options.max_staleness;
-  cache_options.memory_limit_bytes = static_cast<std::size_t>(options.cache_memory_limit_bytes);
-  auto cache = query::CachingPrometheusClient::Create(*bundle.client, RealClock(), cache_options);
+  auto cache = BuildCache(options, *bundle.client);
   if (!cache.ok()) return cache.status();
   bundle.cache = std::move(*cache);
+  query::PrometheusClient* backend =
+      bundle.cache ? static_cast<query::PrometheusClient*>(bundle.cache.get())
+                   : bundle.client.get();
   scaling::ExternalRuleProviderOptions provider_options;
   provider_options.relist_interval = options.metrics_relist_interval;
   provider_options.metrics_max_age = options.metrics_max_age;
   auto provider = std::make_unique<scaling::ExternalRuleProvider>(
-      std::move(config->external_rules), *bundle.cache, provider_options);
+      std::move(config->external_rules), *backend, provider_options);
   provider->Start();
   bundle.rules = provider.get();
   SEXTANT_LOG(INFO) << "serving external rules from " << options.config_file
                     << " against Prometheus at " << client_options->url;
-  bundle.provider = std::move(provider);
+  if (config->signals.empty()) {
+    bundle.provider = std::move(provider);
+    return bundle;
+  }
+  scaling::WindowStoreOptions store_options;
+  store_options.ttl = options.cache_ttl;
+  store_options.max_staleness = options.max_staleness;
+  store_options.memory_limit_bytes =
+      static_cast<std::size_t>(options.cache_memory_limit_bytes);
+  auto store = scaling::WindowStore::Create(*bundle.client, RealClock(), store_options);
+  if (!store.ok()) return store.status();
+  bundle.window_store = std::move(*store);
+  auto signals = std::make_unique<scaling::SignalProvider>(std::move(config->signals),
+                                                           *bundle.window_store);
+  bundle.signals = signals.get();
+  bundle.provider =
+      std::make_unique<scaling::CompositeProvider>(std::move(signals), std::move(provider));
   return bundle;
 }
 

@@ -4,7 +4,12 @@
 //   --config FILE          → scaling::ExternalRuleProvider over the result cache
 //                            (--cache-*) over an HttpPrometheusClient whose settings come
 //                            from the file's `prometheus:` section, each overridden by the
-//                            --prometheus-* flag when given
+//                            --prometheus-* flag when given; with `signals:`, both behind a
+//                            scaling::CompositeProvider with a scaling::SignalProvider over a
+//                            scaling::WindowStore (ttl --cache-ttl, memory limit
+//                            --cache-memory-limit, stale answers up to --max-staleness). The
+//                            store calls the HTTP client directly: its queries carry an
+//                            explicit evaluation time and would never hit the result cache.
 //   neither                → an empty StaticProvider (and a warning)
 // Ownership: the bundle owns the client and the provider; the provider is destroyed first
 // (it stops its discovery thread, which uses the client).
@@ -21,17 +26,21 @@
 #include "query/http_prometheus_client.h"
 #include "scaling/adapter_config.h"
 #include "scaling/external_rule_provider.h"
+#include "scaling/signal_provider.h"
+#include "scaling/window_store.h"
 #include "server/options.h"
 
 namespace sextant::server {
 
-// Members are destroyed bottom-up: the provider (discovery thread), then the cache (refresher
-// threads), then the HTTP client.
+// Members are destroyed bottom-up: the provider (discovery thread), then the window store,
+// then the cache (refresher threads), then the HTTP client.
 struct ProviderBundle {
   std::unique_ptr<query::HttpPrometheusClient> client;      // null without --config
   std::unique_ptr<query::CachingPrometheusClient> cache;    // in front of client
+  std::unique_ptr<scaling::WindowStore> window_store;       // null without signals
   std::unique_ptr<apiserver::ExternalMetricsProvider> provider;
-  scaling::ExternalRuleProvider* rules = nullptr;           // provider, when it serves rules
+  scaling::ExternalRuleProvider* rules = nullptr;           // part of provider: the rules
+  scaling::SignalProvider* signals = nullptr;               // part of provider: the signals
 };
 
 Result<ProviderBundle> BuildProvider(const ServerOptions& options);

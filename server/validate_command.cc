@@ -3,6 +3,7 @@
 #include "apiserver/label_selector.h"
 #include "query/promql.h"
 #include "scaling/external_rule_provider.h"
+#include "scaling/signal_provider.h"
 #include "server/options.h"
 #include "server/provider_factory.h"
 
@@ -38,6 +39,36 @@ void PrintMetric(const scaling::ExternalRule& rule, const scaling::DiscoveredMet
     out << "    promql: " << *expr << "\n";
   } else {
     out << "    promql: cannot render: " << expr.status().message() << "\n";
+  }
+}
+
+// A signal's definition and the PromQL whose value it equals (scaling/signal_provider.h).
+void PrintSignal(const scaling::SignalSpec& spec, const ValidateArgs& args,
+                 const apiserver::LabelSelector& selector, std::ostream& out) {
+  const bool histogram = spec.kind == scaling::SignalSpec::Kind::kHistogram;
+  out << "signal " << spec.name << " at " << spec.where << "\n  "
+      << (histogram ? "histogram: " : "series: ") << spec.source_text << "\n  window "
+      << scaling::FormatPromqlDuration(spec.window);
+  if (histogram) {
+    out << ", quantile " << scaling::FormatPromqlNumber(spec.quantile);
+  } else {
+    out << ", overTime " << scaling::OverTimeName(spec.over_time, spec.over_time_quantile)
+        << ", across " << scaling::AcrossName(spec.across);
+  }
+  if (!spec.by.empty()) {
+    out << ", by (";
+    for (size_t i = 0; i < spec.by.size(); ++i) out << (i ? ", " : "") << spec.by[i];
+    out << ")";
+  }
+  out << ", "
+      << (spec.namespaced ? "namespaced by label " + spec.namespace_label
+                          : std::string("not namespaced"))
+      << "\n";
+  auto expr = scaling::EquivalentPromql(spec, args.namespace_name, selector);
+  if (expr.ok()) {
+    out << "  promql: " << *expr << "\n";
+  } else {
+    out << "  promql: cannot render: " << expr.status().message() << "\n";
   }
 }
 
@@ -80,7 +111,7 @@ int RunValidate(const std::vector<std::string>& raw_args, std::ostream& out, std
     return 1;
   }
   out << options->config_file << ": valid; " << config->external_rules.size()
-      << " external rules";
+      << " external rules, " << config->signals.size() << " signals";
   if (config->ignored_rules || config->ignored_resource_rules) {
     out << " (" << scaling::IgnoredRulesNotice(*config) << ")";
   }
@@ -131,6 +162,9 @@ int RunValidate(const std::vector<std::string>& raw_args, std::ostream& out, std
       continue;
     }
     PrintMetric(rule, {*name, i, *series, rule.resources.Namespaced(), {}}, args, *selector, out);
+  }
+  for (const scaling::SignalSpec& spec : config->signals) {
+    PrintSignal(spec, args, *selector, out);
   }
   return discovery_failed ? 1 : 0;
 }

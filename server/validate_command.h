@@ -6,7 +6,9 @@
 // position, seriesQuery and name mapping, and the PromQL it renders for the example request
 // (namespace NS, default "default"; label selector SEL, default empty). Without a Prometheus
 // URL (flag or the file's prometheus.url) the series name is taken from the seriesQuery when
-// it names one; with one, series discovery runs and every metric found is shown.
+// it names one; with one, series discovery runs and every metric found is shown. Then, per
+// signal, its definition and the equivalent PromQL for the example request
+// (scaling/signal_provider.h).
 // Exit code: 0 valid, 1 invalid or (with a Prometheus URL) discovery failed (the reason on
 // `err`), 2 bad usage.
 // Thread safety: runs once, on the main thread.

@@ -7,9 +7,10 @@
 // and no longer counts, so the next queued job starts on another thread, up to
 // `max_threads`. Short CPU-bound jobs therefore run back to back on about `max_running`
 // threads, which take the next job without sleeping; a burst does not wake one thread per
-// job (a wake-up costs more than a short job on a small machine). While jobs run, one idle
-// thread (the watcher) wakes when the oldest of them crosses the threshold; an idle pool
-// sleeps without timers. Threads are started on demand and stay for the pool's lifetime.
+// job (a wake-up costs more than a short job on a small machine). Once a job has had to
+// wait, one idle thread (the watcher) wakes whenever a running job crosses the threshold,
+// for as long as jobs run; an idle pool sleeps without timers. Threads are started on
+// demand, the most recently idle one is woken first, and they stay for the pool's lifetime.
 // Ownership: owns its threads and the queued jobs.
 // Thread safety: Submit() may be called from any thread, also from a job.
 // Errors: a job must not throw (an escaping exception terminates the process, as in any
@@ -34,8 +35,9 @@ struct WorkerPoolOptions {
   int max_threads = 16;
   // Default: 2. Jobs running at once that are not presumed blocked (about the CPU count).
   int max_running = 2;
-  // Default: 1ms.
-  std::chrono::microseconds presumed_blocked_after{1000};
+  // Default: 5ms. Longer than a CPU-bound request takes, even when preempted now and then
+  // on a busy machine; also the longest a queued job waits when every running one blocks.
+  std::chrono::microseconds presumed_blocked_after{5000};
 };
 
 class WorkerPool {

@@ -5,10 +5,11 @@
 // dispatch at run time to the best target the CPU supports.
 //
 // Memory access rules for every kernel below: full vectors are read with LoadU only while a
-// whole vector fits before values + n; the remainder (and an alignment head for long inputs)
-// goes through LoadPartial, which never touches memory outside [p, p + count): a masked load
-// where masked-off lanes cannot fault (AVX-512), else a copy through a stack buffer. Nothing is
-// allocated; Quantile writes only to the caller's scratch buffer.
+// whole vector fits before values + n; the remainder goes through LoadPartial, which never
+// touches memory outside [p, p + count): a masked load where masked-off lanes cannot fault
+// (AVX-512), else a copy through a stack buffer. Nothing is allocated; Quantile writes only to
+// the caller's scratch buffer. Element i always lands in lane i % N of its chain, whatever the
+// alignment of p, so results are deterministic for given values and target (no peeling).
 #include "scaling/kernels/window_kernels.h"
 
 #include <algorithm>
@@ -65,23 +66,19 @@ HWY_INLINE V LoadPartial(D d, const double* HWY_RESTRICT p, size_t count, double
 #endif
 }
 
-// Elements to process before p + result is vector-aligned (0 when p is not 8-byte aligned
-// or the input is short, where it would not pay off).
-HWY_INLINE size_t AlignmentHead(D d, const double* p, size_t n) {
-  const size_t N = hn::Lanes(d);
-  const uintptr_t addr = reinterpret_cast<uintptr_t>(p);
-  if (n < 8 * N || addr % sizeof(double) != 0) return 0;
-  const size_t misaligned = (addr / sizeof(double)) % N;
-  return misaligned == 0 ? 0 : N - misaligned;
-}
-
-// Runs acc.Add(chain, v) over all of p[0, n) in vectors, on four independent chains so that
-// dependent adds/max overlap; padding lanes hold `fill` (the operation's identity).
+// Runs acc.Add(chain, v) over all of p[0, n) in vectors; padding lanes hold `fill` (the
+// operation's identity). Long inputs use four independent chains so that dependent adds/max
+// overlap, short ones (a typical 40-sample window) only chain 0, which keeps the final
+// reduction cheap. Returns whether chains 1..3 were used.
 template <class Acc>
-HWY_INLINE void ForEachVector(D d, const double* HWY_RESTRICT p, size_t n, double fill, Acc& acc) {
+HWY_INLINE bool ForEachVector(D d, const double* HWY_RESTRICT p, size_t n, double fill, Acc& acc) {
   const size_t N = hn::Lanes(d);
-  size_t i = AlignmentHead(d, p, n);
-  if (i != 0) acc.Add(0, LoadPartial(d, p, i, fill));
+  size_t i = 0;
+  if (n < 8 * N) {
+    for (; i + N <= n; i += N) acc.Add(0, hn::LoadU(d, p + i));
+    if (i < n) acc.Add(0, LoadPartial(d, p + i, n - i, fill));
+    return false;
+  }
   for (; i + 4 * N <= n; i += 4 * N) {
     acc.Add(0, hn::LoadU(d, p + i));
     acc.Add(1, hn::LoadU(d, p + i + N));
@@ -90,6 +87,7 @@ HWY_INLINE void ForEachVector(D d, const double* HWY_RESTRICT p, size_t n, doubl
   }
   for (; i + N <= n; i += N) acc.Add(1, hn::LoadU(d, p + i));
   if (i < n) acc.Add(2, LoadPartial(d, p + i, n - i, fill));
+  return true;
 }
 
 // Knuth's TwoSum: s + c accumulates x with the rounding error of every add kept in c.
@@ -155,7 +153,8 @@ struct CompensatedSum {
   HWY_INLINE void Add(int i, V v) {
     TwoSumInto(SEXTANT_CHAIN(s, i), SEXTANT_CHAIN(c, i), kScaled ? hn::Mul(v, scale) : v);
   }
-  SumParts Finish(D d) const {
+  SumParts Finish(D d, bool all_chains) const {
+    if (!all_chains) return ReduceTwoSum(d, s0, c0);
     V a = s0, b = s2, ca = hn::Add(c0, c1), cb = hn::Add(c2, c3);
     TwoSumInto(a, ca, s1);
     TwoSumInto(b, cb, s3);
@@ -170,11 +169,43 @@ template <bool kScaled>
 SumParts SumOf(const double* HWY_RESTRICT p, size_t n) {
   const D d;
   CompensatedSum<kScaled> acc(d);
+  return acc.Finish(d, ForEachVector(d, p, n, 0.0, acc));
+}
+
+// Plain per-lane sums of x and of |x|: half the work of TwoSum per vector.
+struct PlainSum {
+  explicit PlainSum(D d) { s0 = s1 = s2 = s3 = a0 = a1 = a2 = a3 = hn::Zero(d); }
+  HWY_INLINE void Add(int i, V v) {
+    V& s = SEXTANT_CHAIN(s, i);
+    V& a = SEXTANT_CHAIN(a, i);
+    s = hn::Add(s, v);
+    a = hn::Add(a, hn::Abs(v));
+  }
+  V s0, s1, s2, s3, a0, a1, a2, a3;
+};
+
+// The sum of p[0, n) if a plain vector sum is certified to be within 1e-12 relative of the
+// exact sum, else NaN (the caller then runs the compensated pass). Every element passes
+// through at most k = n/N + 8 roundings (its lane's chain, then the lane/chain tree), so the
+// error is at most k * 2^-53 * sum|x| (Higham's bound, with margin); cancellation (sum|x| much
+// larger than |sum|), NaN, Inf and overflow all fail the test.
+double CertifiedPlainSum(const double* HWY_RESTRICT p, size_t n) {
+  const D d;
+  PlainSum acc(d);
   ForEachVector(d, p, n, 0.0, acc);
-  return acc.Finish(d);
+  const double sum =
+      hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(acc.s0, acc.s1), hn::Add(acc.s2, acc.s3))));
+  const double abs_sum =
+      hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(acc.a0, acc.a1), hn::Add(acc.a2, acc.a3))));
+  const double depth = static_cast<double>(n / hn::Lanes(d) + 8);
+  const double bound = 1.01 * depth * 0x1p-53 * abs_sum;
+  if (std::isfinite(abs_sum) && bound <= 1e-12 * std::fabs(sum)) return sum;
+  return kNaN;
 }
 
 double SumImpl(const double* HWY_RESTRICT p, size_t n) {
+  const double plain = CertifiedPlainSum(p, n);
+  if (!std::isnan(plain)) return plain;
   const SumParts s = SumOf<false>(p, n);
   return std::isfinite(s.hi) ? s.hi + s.lo : s.hi;
 }
@@ -192,6 +223,8 @@ double MeanFromSum(const double* HWY_RESTRICT p, size_t n, const SumParts& s) {
 }
 
 double MeanImpl(const double* HWY_RESTRICT p, size_t n) {
+  const double plain = CertifiedPlainSum(p, n);
+  if (!std::isnan(plain)) return plain / static_cast<double>(n);
   return MeanFromSum(p, n, SumOf<false>(p, n));
 }
 
@@ -206,7 +239,8 @@ struct Extremum {
     V& a = SEXTANT_CHAIN(a, i);
     a = kMax ? hn::Max(a, Clean(v)) : hn::Min(a, Clean(v));
   }
-  double Finish(D d) const {
+  double Finish(D d, bool all_chains) const {
+    if (!all_chains) return hn::GetLane(kMax ? hn::MaxOfLanes(d, a0) : hn::MinOfLanes(d, a0));
     if (kMax) return hn::GetLane(hn::MaxOfLanes(d, hn::Max(hn::Max(a0, a1), hn::Max(a2, a3))));
     return hn::GetLane(hn::MinOfLanes(d, hn::Min(hn::Min(a0, a1), hn::Min(a2, a3))));
   }
@@ -219,8 +253,7 @@ double ExtremumImpl(const double* HWY_RESTRICT p, size_t n) {
   const D d;
   Extremum<kMax> acc(d);
   const double identity = kMax ? -kInf : kInf;
-  ForEachVector(d, p, n, identity, acc);
-  const double r = acc.Finish(d);
+  const double r = acc.Finish(d, ForEachVector(d, p, n, identity, acc));
   if (r != identity) return r;
   // Either every sample is NaN or every other one equals the identity: look once.
   for (size_t i = 0; i < n; ++i) {
@@ -272,13 +305,13 @@ Variance StdVarImpl(const double* HWY_RESTRICT p, size_t n) {
   const D d;
   const double x0 = p[0];
   ShiftedSumMinMax pass1(d, x0);
-  ForEachVector(d, p, n, x0, pass1);
-  const SumParts shifted = pass1.sum.Finish(d);
+  const bool all_chains = ForEachVector(d, p, n, x0, pass1);
+  const SumParts shifted = pass1.sum.Finish(d, all_chains);
   // Any NaN makes the shifted sum NaN; an infinity shows in min or max. Both give NaN
   // upstream (its Welford update computes Inf - Inf or Inf * 0).
   if (std::isnan(shifted.hi)) return {kNaN, false};
-  const double lowest = pass1.lo.Finish(d);
-  const double highest = pass1.hi.Finish(d);
+  const double lowest = pass1.lo.Finish(d, all_chains);
+  const double highest = pass1.hi.Finish(d, all_chains);
   if (std::isinf(lowest) || std::isinf(highest)) return {kNaN, false};
   if (lowest == highest) return {0, false};  // constant window: exactly 0, like upstream
   const double count = static_cast<double>(n);
@@ -287,7 +320,7 @@ Variance StdVarImpl(const double* HWY_RESTRICT p, size_t n) {
       std::isfinite(shifted.hi) ? x0 + (shifted.hi + shifted.lo) / count : MeanImpl(p, n);
   Deviations pass2(d, mean);
   ForEachVector(d, p, n, mean, pass2);
-  const SumParts sq = pass2.sq.Finish(d);
+  const SumParts sq = pass2.sq.Finish(d, all_chains);
   const double sum_dev = hn::GetLane(
       hn::SumOfLanes(d, hn::Add(hn::Add(pass2.d0, pass2.d1), hn::Add(pass2.d2, pass2.d3))));
   if (!std::isfinite(sq.hi)) return {sq.hi / count, false};
@@ -344,8 +377,7 @@ Split PartitionAround(const double* HWY_RESTRICT src, size_t count, double pivot
 double MinOfRange(const double* HWY_RESTRICT p, size_t n) {
   const D d;
   Extremum<false> acc(d);
-  ForEachVector(d, p, n, kInf, acc);
-  return acc.Finish(d);
+  return acc.Finish(d, ForEachVector(d, p, n, kInf, acc));
 }
 
 // Order statistics k and k+1 of a small NaN-free p[0, m) by counting, for every element, how
@@ -385,11 +417,17 @@ void RankSelect(const double* HWY_RESTRICT p, size_t m, size_t k, bool want_next
     hn::Store(c, d, lanes);
     if (need_lower) {
       const auto hit = hn::And(hn::Le(lt, rank_k), hn::Lt(rank_k, le));
-      if (!hn::AllFalse(d, hit)) *lower = lanes[hn::FindFirstTrue(d, hit)], need_lower = false;
+      if (!hn::AllFalse(d, hit)) {
+        *lower = lanes[hn::FindFirstTrue(d, hit)];
+        need_lower = false;
+      }
     }
     if (need_upper) {
       const auto hit = hn::And(hn::Le(lt, rank_next), hn::Lt(rank_next, le));
-      if (!hn::AllFalse(d, hit)) *upper = lanes[hn::FindFirstTrue(d, hit)], need_upper = false;
+      if (!hn::AllFalse(d, hit)) {
+        *upper = lanes[hn::FindFirstTrue(d, hit)];
+        need_upper = false;
+      }
     }
   }
 }
@@ -573,9 +611,9 @@ double Extrapolate(double result, const double* v, const int64_t* ts, size_t n, 
   double interval = sampled;
   interval += to_start < threshold ? to_start : avg / 2;
   interval += to_end < threshold ? to_end : avg / 2;
-  result = result * (interval / sampled);
-  if (is_rate) result = result / DurationSeconds(range_end - range_start);
-  return result;
+  double factor = interval / sampled;
+  if (is_rate) factor /= DurationSeconds(range_end - range_start);
+  return result * factor;
 }
 
 // Upstream's stdvar_over_time loop, operation for operation (Kahan-Neumaier increments of a

@@ -4,8 +4,8 @@
 // Results equal what Prometheus returns for the equivalent PromQL within 1e-9 relative (see
 // each function for the exact semantics and the cases where only Prometheus' own rounding
 // differs). The implementations use Google Highway with runtime dispatch: every call picks the
-// best instruction set this CPU supports (scalar, SSSE3, SSE4, AVX2, AVX-512, ...); results do
-// not depend on the target beyond the last few bits of compensated sums.
+// best instruction set this CPU supports (scalar, SSSE3, SSE4, AVX2, AVX-512, ...); results
+// agree across targets within the tolerances stated here (bit for bit except sums/variances).
 //
 // Common contract of every kernel over `const double* values, size_t n`:
 //   - any n (0 included), any alignment of `values`, no padding: nothing is read before
@@ -13,9 +13,12 @@
 //   - nothing is allocated (Quantile uses only the caller's scratch buffer);
 //   - values are float samples in timestamp order (oldest first); NaN and +-Inf are valid;
 //   - n == 0 returns NaN: Prometheus emits no sample for an empty window, callers check n.
-// Summation order differs from Prometheus' sequential loop: sums are compensated (TwoSum per
-// lane) so they are at least as accurate as Prometheus' Kahan-Neumaier loop. Intermediate
-// overflow of partial sums (|sum| > 1.8e308) may happen in a different place than upstream.
+// Sums (Sum, Mean, the across versions) are within 1e-12 relative of the exact sum, so within
+// 1e-9 of Prometheus' Kahan-Neumaier loop whatever the order: a plain vector sum is accepted
+// only when its error bound, computed alongside from sum(|x|), certifies that; otherwise
+// (cancellation, NaN, Inf, overflow) a compensated TwoSum pass decides, as accurate as
+// upstream's compensated loop. Intermediate overflow of partial sums (|sum| > 1.8e308) may
+// happen in a different place than upstream.
 //
 // Thread safety: every function is pure (no shared state besides Highway's one-time CPU
 // detection, which is thread-safe); callers may run any number of them concurrently.
@@ -35,8 +38,8 @@ namespace sextant::scaling::kernels {
 
 // sum_over_time. NaN anywhere -> NaN; +Inf and -Inf together -> NaN; else +-Inf if present.
 double Sum(const double* values, size_t n);
-// avg_over_time: compensated sum / n. A finite sum that overflows is redone on values scaled
-// by 2^-64, matching Prometheus' switch to an incremental mean (no spurious Inf).
+// avg_over_time: the sum (as above) / n. A finite sum that overflows is redone on values
+// scaled by 2^-64, matching Prometheus' switch to an incremental mean (no spurious Inf).
 double Mean(const double* values, size_t n);
 // min_over_time / max_over_time: NaN samples are ignored unless every sample is NaN.
 // The sign of a zero result (+0 vs -0) may differ from Prometheus.
@@ -68,7 +71,8 @@ double Quantile(double q, const double* values, size_t n, double* scratch);
 
 // Which Prometheus the rate family follows where releases differ. v3 (default, current
 // upstream) clamps extrapolation at the counter's zero point after the 1.1x-average-interval
-// threshold test; v2 (e.g. Debian's 2.42 promtool) applied the zero-point clamp first.
+// threshold test; v2 (2.40 to 2.55, e.g. Debian's 2.42 promtool) applied the zero-point clamp
+// first. (Before 2.40 the reset correction was summed apart: same values to ~1 ulp.)
 // The window itself also differs (v3 selects (start, end], v2 [start, end]): that is the
 // caller's sample selection and is not checked here.
 enum class PrometheusVersion { kV2, kV3 };

@@ -72,9 +72,9 @@ double ExtrapolatedRate(const double* v, const int64_t* ts, size_t n, int64_t ra
   double interval = sampled;
   interval += to_start < threshold ? to_start : avg / 2;
   interval += to_end < threshold ? to_end : avg / 2;
-  result = result * (interval / sampled);
-  if (is_rate) result = result / range_seconds;
-  return result;
+  double factor = interval / sampled;
+  if (is_rate) factor /= range_seconds;
+  return result * factor;
 }
 
 // avg_over_time and avg: direct Kahan mean, switching to an incremental mean on overflow.

@@ -436,8 +436,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "externalRules: must be a list, not a mapping"},
         ErrorCase{"resource_rules_not_a_mapping", "resourceRules: [cpu]\n", "1:16",
                   "resourceRules: must be a mapping"},
-        ErrorCase{"signals_reserved", "signals:\n  gpu: {}\n", "2:3",
-                  "signals: is reserved for Sextant's signal catalog"},
+        ErrorCase{"signals_not_a_list", "signals:\n  gpu: {}\n", "2:3",
+                  "signals: must be a list, not a mapping"},
+        ErrorCase{"catalog_reserved", "catalog:\n  gpu: {}\n", "2:3",
+                  "catalog: is reserved for Sextant's signal catalog"},
         // A rule.
         ErrorCase{"rule_not_a_mapping", "externalRules:\n- up\n", "2:3",
                   "externalRules[0]: a rule must be a mapping"},

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace sextant::scaling {
 namespace {
 
@@ -70,6 +72,54 @@ TEST(SelectorToMatchers, RenderedSelectorParsesBackToTheSameMatchers) {
   auto parsed = query::ParseVectorSelector(query::RenderSelector("m", out->matchers));
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->matchers, out->matchers);
+}
+
+}  // namespace
+}  // namespace sextant::scaling
+
+namespace sextant::scaling {
+namespace {
+
+// The renderer's safety property over many random selectors: whatever a client sends, the
+// rendered query parses back to exactly the matchers Sextant meant (no structure injected).
+TEST(SelectorToMatchersFuzz, RenderedQueriesAlwaysParseToTheExpectedMatchers) {
+  const std::vector<std::string> keys = {"model", "app.kubernetes.io/name", "a-b", "x", "pod"};
+  const std::vector<std::string> values = {"a.b", "x", "a-b_c", "", "v1.2", "A9", "zz.zz-9"};
+  const std::vector<std::string> ops = {"=", "==", "!=", " in ", " notin "};
+  std::mt19937 rng(20261129);
+  auto pick = [&](const auto& v) { return v[rng() % v.size()]; };
+  int rendered = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string text;
+    const int requirements = 1 + static_cast<int>(rng() % 4);
+    for (int r = 0; r < requirements; ++r) {
+      if (r) text += ",";
+      const std::string key = pick(keys);
+      switch (rng() % 4) {
+        case 0: text += key; break;
+        case 1: text += "!" + key; break;
+        default: {
+          const std::string op = pick(ops);
+          if (op == " in " || op == " notin ") {
+            text += key + op + "(" + pick(values) + "," + pick(values) + ")";
+          } else {
+            text += key + op + pick(values);
+          }
+        }
+      }
+    }
+    auto selector = apiserver::LabelSelector::Parse(text);
+    if (!selector.ok()) continue;
+    auto out = SelectorToMatchers(*selector);
+    ASSERT_TRUE(out.ok()) << text << ": " << out.status().ToString();
+    const std::string query = query::RenderSelector("vllm:num_requests_waiting", out->matchers);
+    auto parsed = query::ParseVectorSelector(query);
+    ASSERT_TRUE(parsed.ok()) << text << " -> " << query;
+    EXPECT_EQ(parsed->metric_name, "vllm:num_requests_waiting") << query;
+    EXPECT_EQ(parsed->matchers, out->matchers) << text << " -> " << query;
+    ++rendered;
+  }
+  EXPECT_GT(rendered, 10000);  // most generated selectors are valid: the property was exercised
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 //    (3 x the widest vector of doubles + 3) and a few large ones, start pointers misaligned by
 //    0..7 doubles, data with NaN, +-Inf, duplicates, cancellation and overflow.
 //    Tolerances: Min, Max, Last, Count, Quantile, Rate, Increase, Delta exact (NaN == NaN,
-//    +0 == -0); Sum and Mean |got - want| <= 1e-14 |want| + 1e-18 sum|x| (both compensated);
+//    +0 == -0); Sum and Mean |got - want| <= 2e-12 |want| + 1e-18 sum|x| (the kernels
+//    guarantee 1e-12 of the exact sum, the reference is compensated);
 //    StdVar/StdDev 1e-12 relative, and 1e-9 over a sweep of |mean|/stddev from 1 to 1e9;
 //    Mean of overflowing windows 1e-12 of max|x| (upstream's incremental mean drifts).
 // 2. No kernel reads outside [values, values + n): inputs are placed against PROT_NONE pages.
@@ -156,8 +157,9 @@ TEST_P(KernelTargetTest, OverTimeAndAcrossMatchReference) {
   Sweep([](const double* v, size_t n, Kind kind, size_t offset) {
     double abs_sum = 0, max_abs = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (std::isfinite(v[i]))
-        abs_sum += std::fabs(v[i]), max_abs = std::max(max_abs, std::fabs(v[i]));
+      if (!std::isfinite(v[i])) continue;
+      abs_sum += std::fabs(v[i]);
+      max_abs = std::max(max_abs, std::fabs(v[i]));
     }
     const std::string where = Where(n, kind, offset);
     if (kind == Kind::kHuge) {
@@ -166,11 +168,11 @@ TEST_P(KernelTargetTest, OverTimeAndAcrossMatchReference) {
       EXPECT_TRUE(Near(Mean(v, n), ref::Mean(v, n), 0, 1e-12 * max_abs)) << where;
       EXPECT_TRUE(Near(MeanAcross(v, n), ref::MeanAcross(v, n), 0, 1e-12 * max_abs)) << where;
     } else {
-      EXPECT_TRUE(Near(Sum(v, n), ref::Sum(v, n), 1e-14, 1e-18 * abs_sum)) << where;
-      EXPECT_TRUE(Near(SumAcross(v, n), ref::SumAcross(v, n), 1e-14, 1e-18 * abs_sum)) << where;
+      EXPECT_TRUE(Near(Sum(v, n), ref::Sum(v, n), 2e-12, 1e-18 * abs_sum)) << where;
+      EXPECT_TRUE(Near(SumAcross(v, n), ref::SumAcross(v, n), 2e-12, 1e-18 * abs_sum)) << where;
       const double mean_abs = n ? 1e-18 * abs_sum / static_cast<double>(n) : 0;
-      EXPECT_TRUE(Near(Mean(v, n), ref::Mean(v, n), 1e-14, mean_abs)) << where;
-      EXPECT_TRUE(Near(MeanAcross(v, n), ref::MeanAcross(v, n), 1e-14, mean_abs)) << where;
+      EXPECT_TRUE(Near(Mean(v, n), ref::Mean(v, n), 2e-12, mean_abs)) << where;
+      EXPECT_TRUE(Near(MeanAcross(v, n), ref::MeanAcross(v, n), 2e-12, mean_abs)) << where;
       EXPECT_TRUE(Near(StdVar(v, n), ref::StdVar(v, n), 1e-12, 0)) << where;
       EXPECT_TRUE(Near(StdDev(v, n), ref::StdDev(v, n), 1e-12, 0)) << where;
     }
@@ -195,6 +197,30 @@ TEST_P(KernelTargetTest, QuantileMatchesSortingReference) {
           << Where(n, kind, offset) << " q=" << q << " got " << got << " want " << want;
     }
   });
+}
+
+// Cancellation defeats any plain sum: pairs +-big (up to 1e15) around small values. The exact
+// sum is the small values' (accumulated in long double); the kernels must land within 1e-12.
+TEST_P(KernelTargetTest, SumsStayAccurateUnderCancellation) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> small(0, 1), exponent(0, 15);
+  std::vector<double> v;
+  for (size_t n : Lengths()) {
+    v.clear();
+    long double exact = 0;
+    while (v.size() + 3 <= n) {
+      const double big = std::pow(10.0, exponent(rng));
+      const double x = small(rng);
+      v.insert(v.end(), {big, x, -big});
+      exact += x;
+    }
+    std::shuffle(v.begin(), v.end(), rng);
+    if (v.empty()) continue;
+    const double want = static_cast<double>(exact);
+    const double count = static_cast<double>(v.size());
+    EXPECT_TRUE(Near(Sum(v.data(), v.size()), want, 1e-12, 0)) << "n=" << v.size();
+    EXPECT_TRUE(Near(Mean(v.data(), v.size()), want / count, 1e-12, 0)) << "n=" << v.size();
+  }
 }
 
 // The requirement itself: within 1e-9 of upstream's arithmetic however badly conditioned the
@@ -520,7 +546,8 @@ TEST(WindowKernelsGroupBy, EmptyInput) {
 // early) and random windows (partial at either end, empty, single-sample) become input_series
 // and promql_expr_test entries whose exp_samples the kernels compute. promtool then evaluates
 // the real PromQL. promtool 2.x compares floats exactly and never matches NaN, so its failure
-// report is parsed: a case agrees when both values are NaN or within 1e-9 relative.
+// report is parsed: a case agrees when both values are NaN, equal, or (sums, means, variances,
+// whose summation order is free) within 1e-9 relative.
 
 constexpr int kKatSpan = 900;  // seconds of input; evaluation_interval 1s
 
@@ -571,6 +598,7 @@ struct KatCase {
   std::string labels;  // expected labels, e.g. {k="7"}
   bool has_value = false;
   double value = 0;
+  bool exact = false;  // bit-identical to upstream expected (no summation-order freedom)
 };
 
 struct KatInput {
@@ -603,7 +631,7 @@ class KatBuilder {
   using WindowFn = std::function<double(const std::vector<double>&, const std::vector<int64_t>&,
                                         int64_t, int64_t)>;
   void OverTime(const std::string& promql, bool counter, bool specials, bool keeps_name,
-                size_t min_samples, const WindowFn& fn) {
+                size_t min_samples, bool exact, const WindowFn& fn) {
     const int id = next_id_++;
     KatInput in{"s{k=\"" + std::to_string(id) + "\"}", Samples(counter, specials)};
     const int t = Uniform(60, kKatSpan);
@@ -614,7 +642,9 @@ class KatBuilder {
     for (const KatSample& s : in.samples) {
       const bool after_start =
           version_ == PrometheusVersion::kV2 ? s.t >= t - range : s.t > t - range;
-      if (after_start && s.t <= t) v.push_back(s.v), ts.push_back(int64_t{s.t} * 1000);
+      if (!after_start || s.t > t) continue;
+      v.push_back(s.v);
+      ts.push_back(int64_t{s.t} * 1000);
     }
     KatCase c;
     c.expr = promql + "(s{k=\"" + std::to_string(id) + "\"}[" + std::to_string(range) + "s])";
@@ -622,12 +652,13 @@ class KatBuilder {
     c.labels = keeps_name ? "{__name__=\"s\", k=\"" + std::to_string(id) + "\"}"
                           : "{k=\"" + std::to_string(id) + "\"}";
     c.has_value = v.size() >= min_samples;
+    c.exact = exact;
     if (c.has_value) c.value = fn(v, ts, int64_t{t - range} * 1000, int64_t{t} * 1000);
     Add(std::move(in), std::move(c), t);
   }
 
   // A group of series sampled every 10s and an aggregation over their values at one instant.
-  void Across(const std::string& op, double (*fn)(const double*, size_t)) {
+  void Across(const std::string& op, bool exact, double (*fn)(const double*, size_t)) {
     const int id = next_id_++;
     const int members = Uniform(1, 12);
     const bool specials = Uniform(0, 3) == 0;
@@ -645,6 +676,7 @@ class KatBuilder {
     c.expr = op + " by (g) (a{g=\"" + std::to_string(id) + "\"})";
     c.labels = "{g=\"" + std::to_string(id) + "\"}";
     c.has_value = true;
+    c.exact = exact;
     c.value = fn(at_t.data(), at_t.size());
     cases_.push_back(std::move(c));
     times_.push_back(t);
@@ -747,34 +779,36 @@ TEST(WindowKernelsPrometheus, PromtoolAgreesWithKernels) {
       return f(v.data(), ts.data(), v.size(), start, end, version);
     };
   };
+  // Exact: bit-identical to upstream (no freedom in the order of operations). Sums, means and
+  // variances are free to sum in another order: 1e-9.
   for (int i = 0; i < 12; ++i) {
-    kat.OverTime("rate", true, false, false, 2, rate(Rate));
-    kat.OverTime("increase", true, false, false, 2, rate(Increase));
-    kat.OverTime("delta", false, false, false, 2, rate(Delta));
-    kat.OverTime("sum_over_time", false, true, false, 1, plain(Sum));
-    kat.OverTime("avg_over_time", false, true, false, 1, plain(Mean));
-    kat.OverTime("min_over_time", false, true, false, 1, plain(Min));
-    kat.OverTime("max_over_time", false, true, false, 1, plain(Max));
-    kat.OverTime("last_over_time", false, true, true, 1, plain(Last));
-    kat.OverTime("stdvar_over_time", false, i < 2, false, 1, plain(StdVar));
-    kat.OverTime("stddev_over_time", false, false, false, 1, plain(StdDev));
-    kat.OverTime("count_over_time", false, true, false, 1,
+    kat.OverTime("rate", true, false, false, 2, true, rate(Rate));
+    kat.OverTime("increase", true, false, false, 2, true, rate(Increase));
+    kat.OverTime("delta", false, false, false, 2, true, rate(Delta));
+    kat.OverTime("sum_over_time", false, true, false, 1, false, plain(Sum));
+    kat.OverTime("avg_over_time", false, true, false, 1, false, plain(Mean));
+    kat.OverTime("min_over_time", false, true, false, 1, true, plain(Min));
+    kat.OverTime("max_over_time", false, true, false, 1, true, plain(Max));
+    kat.OverTime("last_over_time", false, true, true, 1, true, plain(Last));
+    kat.OverTime("stdvar_over_time", false, i < 2, false, 1, false, plain(StdVar));
+    kat.OverTime("stddev_over_time", false, false, false, 1, false, plain(StdDev));
+    kat.OverTime("count_over_time", false, true, false, 1, true,
                  [](const Values& v, const Stamps&, int64_t, int64_t) { return Count(v.size()); });
     const double q = kat.Quantile();
-    kat.OverTime("quantile_over_time(" + Num(q) + ", ", false, true, false, 1,
+    kat.OverTime("quantile_over_time(" + Num(q) + ", ", false, true, false, 1, true,
                  [q](const Values& v, const Stamps&, int64_t, int64_t) {
                    std::vector<double> scratch(QuantileScratchSize(v.size()));
                    return Quantile(q, v.data(), v.size(), scratch.data());
                  });
   }
-  // Counters and gauges that hit the rate family's special cases deterministically are
-  // covered by the random windows above; the aggregators over instant vectors:
+  // The aggregators over instant vectors (upstream's order over series is not even stable
+  // from run to run, so sum and avg can only agree to rounding):
   for (int i = 0; i < 4; ++i) {
-    kat.Across("sum", SumAcross);
-    kat.Across("avg", MeanAcross);
-    kat.Across("min", MinAcross);
-    kat.Across("max", MaxAcross);
-    kat.Across("count", [](const double*, size_t n) { return CountAcross(n); });
+    kat.Across("sum", false, SumAcross);
+    kat.Across("avg", false, MeanAcross);
+    kat.Across("min", true, MinAcross);
+    kat.Across("max", true, MaxAcross);
+    kat.Across("count", true, [](const double*, size_t n) { return CountAcross(n); });
   }
 
   char dir_template[] = "/tmp/sextant-kat-XXXXXX";
@@ -817,7 +851,9 @@ TEST(WindowKernelsPrometheus, PromtoolAgreesWithKernels) {
         << cases[i].expr << ": promtool got " << got_token << " (files kept in " << dir << ")";
     const double got = std::strtod(got_token.c_str(), nullptr);
     const double want = cases[i].value;
-    EXPECT_TRUE(Near(got, want, 1e-9, 0)) << cases[i].expr << " (files kept in " << dir << ")";
+    EXPECT_TRUE(Near(got, want, cases[i].exact ? 0 : 1e-9, 0))
+        << cases[i].expr << (cases[i].exact ? " (exact expected)" : "") << " (files kept in " << dir
+        << ")";
     if (std::isfinite(got) && std::isfinite(want) && want != 0) {
       worst = std::max(worst, std::fabs(got - want) / std::fabs(want));
     }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,8 @@ struct PathCase {
   const char* target;
   std::optional<std::string> path;  // nullopt: InvalidArgument
 };
+
+void PrintTo(const PathCase& c, std::ostream* os) { *os << c.name; }
 
 const PathCase kPathCases[] = {
     {"plain", "/apis/external.metrics.k8s.io", "/apis/external.metrics.k8s.io"},
@@ -58,6 +61,8 @@ struct QueryCase {
   const char* raw;
   QueryParams want;
 };
+
+void PrintTo(const QueryCase& c, std::ostream* os) { *os << c.name; }
 
 const QueryCase kQueryCases[] = {
     {"empty", "", {}},

@@ -38,6 +38,19 @@ TEST(ServerOptions, BothSpellingsAndLists) {
   EXPECT_EQ(o->verbosity, 3);
 }
 
+TEST(ServerOptions, ListenerThreads) {
+  auto defaults = ParseServerOptions({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->max_workers, 16);
+  EXPECT_EQ(defaults->io_threads, 0);  // the number of usable CPUs
+  auto o = ParseServerOptions({"--max-workers=4", "--io-threads", "3"});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->max_workers, 4);
+  EXPECT_EQ(o->io_threads, 3);
+  EXPECT_FALSE(ParseServerOptions({"--io-threads=-1"}).ok());
+  EXPECT_FALSE(ParseServerOptions({"--max-workers=0"}).ok());
+}
+
 struct BadFlagCase {
   const char* name;
   std::vector<std::string> args;
