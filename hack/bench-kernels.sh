@@ -8,8 +8,7 @@
 #   vs_naive_loop compensated sum vs an uncompensated loop                    context only
 # Usage: hack/bench-kernels.sh [Google Benchmark flags, e.g. --benchmark_filter=Quantile]
 # Env: SEXTANT_BENCH_BYTES overrides the beyond-LLC data size (bytes; default 4x the LLC).
-# Output: the table on stdout; raw JSON in build/bench-kernels.json. Needs g++ or the CMake
-# tree, libhwy-dev and libbenchmark-dev. The machine's load is printed: these machines are
+# Output: the table on stdout; raw JSON in build/bench-kernels.json. The machine's load is printed: these machines are
 # shared, and a busy neighbour slows the memory-bound cases most.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,15 +16,7 @@ mkdir -p build
 bin=build/window_kernels_bench
 json=build/bench-kernels.json
 
-if grep -qs 'window_kernels_bench.dir' build/CMakeFiles/TargetDirectories.txt; then
-  hack/build.sh --target window_kernels_bench >&2
-else
-  # Not (yet) a target of the CMake tree: compile directly with the library's flags.
-  echo "bench-kernels: compiling $bin directly" >&2
-  g++ -std=c++20 -O2 -g -DNDEBUG -ffp-contract=off -Wall -Wextra -I. \
-    scaling/kernels/window_kernels.cc scaling/kernels/window_reference.cc \
-    tests/bench/window_kernels_bench.cc -lhwy -lbenchmark -pthread -o "$bin"
-fi
+hack/build.sh --target window_kernels_bench >&2
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 "$bin" --benchmark_out="$json" --benchmark_out_format=json "$@" >&2

@@ -19,6 +19,8 @@
 # work per query does not depend on them. Everything runs on 127.0.0.1, on ports picked at
 # run time; everything started is stopped on exit. Needs prometheus, curl, ss, openssl and
 # Debian's /usr/bin/python3 (hack/install-deps.sh).
+# CACHE_TTL (default 0: the result cache off, so every GET runs one instant query) is
+# passed to --cache-ttl; CACHE_TTL=5s measures answers from the cache instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -125,7 +127,8 @@ pki=$tmp/pki
 build/sextant --bind-address 127.0.0.1 --secure-port 0 \
   --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key" \
   --client-ca-file "$pki/client-ca.crt" \
-  --config "$CONFIG" --prometheus-url "$prom_url" >"$tmp/sextant.log" 2>&1 &
+  --config "$CONFIG" --prometheus-url "$prom_url" --cache-ttl "${CACHE_TTL:-0}" \
+  >"$tmp/sextant.log" 2>&1 &
 pids+=($!)
 sextant_pid=$!
 sextant_port=

@@ -9,8 +9,7 @@ namespace sextant::scaling {
 namespace {
 
 std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
 }
 
@@ -24,10 +23,10 @@ CompositeProvider::CompositeProvider(std::unique_ptr<SignalProvider> signals,
     for (const SignalSpec& s : signals_->signals()) {
       names += (names.empty() ? "" : ", ") + s.name;
     }
-    SEXTANT_LOG(INFO) << "serving " << signals_->signals().size() << " signals (" << names
-                      << ")" << (rules_ ? "; a rule metric with the name of a signal is "
-                                          "shadowed by the signal"
-                                        : "");
+    SEXTANT_LOG(INFO) << "serving " << signals_->signals().size() << " signals (" << names << ")"
+                      << (rules_ ? "; a rule metric with the name of a signal is "
+                                   "shadowed by the signal"
+                                 : "");
   }
 }
 

@@ -22,12 +22,10 @@ struct OverTimeRow {
   OverTime f;
 };
 constexpr OverTimeRow kOverTime[] = {
-    {"avg", OverTime::kAvg},       {"sum", OverTime::kSum},
-    {"min", OverTime::kMin},       {"max", OverTime::kMax},
-    {"count", OverTime::kCount},   {"last", OverTime::kLast},
-    {"stddev", OverTime::kStdDev}, {"stdvar", OverTime::kStdVar},
-    {"rate", OverTime::kRate},     {"increase", OverTime::kIncrease},
-    {"delta", OverTime::kDelta},
+    {"avg", OverTime::kAvg},           {"sum", OverTime::kSum},       {"min", OverTime::kMin},
+    {"max", OverTime::kMax},           {"count", OverTime::kCount},   {"last", OverTime::kLast},
+    {"stddev", OverTime::kStdDev},     {"stdvar", OverTime::kStdVar}, {"rate", OverTime::kRate},
+    {"increase", OverTime::kIncrease}, {"delta", OverTime::kDelta},
 };
 
 struct AcrossRow {
@@ -85,11 +83,11 @@ class SignalLoader {
     s->where = doc_.Where(node, parent_key);
     if (!node.IsMap()) return doc_.Error(node, parent_key, path, "a signal must be a mapping");
     static const std::set<std::string> kKeys = {
-        "name",   "series",  "histogram", "namespaced", "namespaceLabel",
-        "window", "overTime", "across",   "by",         "quantile"};
+        "name",   "series",   "histogram", "namespaced", "namespaceLabel",
+        "window", "overTime", "across",    "by",         "quantile"};
     std::string series, histogram, window, over_time, across, quantile;
-    YAML::Node at_series, at_histogram, at_window, at_over_time, at_across, at_quantile,
-        at_name, at_ns_label, at_by;
+    YAML::Node at_series, at_histogram, at_window, at_over_time, at_across, at_quantile, at_name,
+        at_ns_label, at_by;
     std::set<std::string> present;
     SEXTANT_RETURN_IF_ERROR(doc_.ForEachKey(
         node, path, "a signal", kKeys,
@@ -254,9 +252,9 @@ class SignalLoader {
       const std::string_view arg = t.substr(9, t.size() - 10);
       double q = 0;
       if (!ParseNumber(arg, &q) || q < 0 || q > 1) {
-        return doc_.Error(at, node, path + ".overTime",
-                          "the quantile must be a number from 0 to 1, not \"" +
-                              std::string(Trim(arg)) + "\"");
+        return doc_.Error(
+            at, node, path + ".overTime",
+            "the quantile must be a number from 0 to 1, not \"" + std::string(Trim(arg)) + "\"");
       }
       s->over_time = OverTime::kQuantile;
       s->over_time_quantile = q;
@@ -308,8 +306,7 @@ std::string FormatPromqlNumber(double value) {
 
 std::string FormatPromqlDuration(std::chrono::milliseconds d) {
   static constexpr std::pair<const char*, int64_t> kUnits[] = {
-      {"d", 24LL * 3600 * 1000}, {"h", 3600LL * 1000}, {"m", 60LL * 1000}, {"s", 1000},
-      {"ms", 1}};
+      {"d", 24LL * 3600 * 1000}, {"h", 3600LL * 1000}, {"m", 60LL * 1000}, {"s", 1000}, {"ms", 1}};
   int64_t left = d.count();
   std::string out;
   for (const auto& [unit, ms] : kUnits) {

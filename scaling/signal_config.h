@@ -55,7 +55,18 @@ class YamlDocument;
 
 // The per-series function over the window.
 enum class OverTime {
-  kAvg, kSum, kMin, kMax, kCount, kLast, kStdDev, kStdVar, kQuantile, kRate, kIncrease, kDelta
+  kAvg,
+  kSum,
+  kMin,
+  kMax,
+  kCount,
+  kLast,
+  kStdDev,
+  kStdVar,
+  kQuantile,
+  kRate,
+  kIncrease,
+  kDelta
 };
 // The aggregation across the series of one group.
 enum class Across { kSum, kAvg, kMin, kMax, kCount };
@@ -63,21 +74,21 @@ enum class Across { kSum, kAvg, kMin, kMax, kCount };
 struct SignalSpec {
   enum class Kind { kSeries, kHistogram };
 
-  std::string name;            // REQUIRED
+  std::string name;  // REQUIRED
   Kind kind = Kind::kSeries;
-  std::string source_text;     // `series` or `histogram` as written
+  std::string source_text;  // `series` or `histogram` as written
   // The parsed selector. For a histogram, metric_name is the base name (without _bucket)
   // and matchers are those written after it.
   query::ParsedSelector selector;
-  bool namespaced = true;                  // Default: true
+  bool namespaced = true;                     // Default: true
   std::string namespace_label = "namespace";  // Default: "namespace"
-  std::chrono::milliseconds window{0};     // REQUIRED
-  OverTime over_time = OverTime::kLast;    // series only
-  double over_time_quantile = 0;           // with OverTime::kQuantile
-  Across across = Across::kSum;            // Default: sum (series only)
-  std::vector<std::string> by;             // Default: none
-  double quantile = 0;                     // histogram only
-  std::string where;                       // "file:line:col" of the entry, for messages
+  std::chrono::milliseconds window{0};        // REQUIRED
+  OverTime over_time = OverTime::kLast;       // series only
+  double over_time_quantile = 0;              // with OverTime::kQuantile
+  Across across = Across::kSum;               // Default: sum (series only)
+  std::vector<std::string> by;                // Default: none
+  double quantile = 0;                        // histogram only
+  std::string where;                          // "file:line:col" of the entry, for messages
 
   // The Prometheus series the signal reads: `series`'s name, or `<base>_bucket`; empty when
   // `series` names none (e.g. {job="x"}).

@@ -1,13 +1,12 @@
 #include "scaling/signal_provider.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "common/log.h"
 #include "scaling/selector_matchers.h"
@@ -19,8 +18,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
 }
 
@@ -83,14 +81,22 @@ double OverTimeValue(const SignalSpec& spec, const SeriesWindow& s, int64_t star
   namespace k = kernels;
   const size_t n = s.size;
   switch (spec.over_time) {
-    case OverTime::kAvg: return k::Mean(s.values, n);
-    case OverTime::kSum: return k::Sum(s.values, n);
-    case OverTime::kMin: return k::Min(s.values, n);
-    case OverTime::kMax: return k::Max(s.values, n);
-    case OverTime::kCount: return k::Count(n);
-    case OverTime::kLast: return k::Last(s.values, n);
-    case OverTime::kStdDev: return k::StdDev(s.values, n);
-    case OverTime::kStdVar: return k::StdVar(s.values, n);
+    case OverTime::kAvg:
+      return k::Mean(s.values, n);
+    case OverTime::kSum:
+      return k::Sum(s.values, n);
+    case OverTime::kMin:
+      return k::Min(s.values, n);
+    case OverTime::kMax:
+      return k::Max(s.values, n);
+    case OverTime::kCount:
+      return k::Count(n);
+    case OverTime::kLast:
+      return k::Last(s.values, n);
+    case OverTime::kStdDev:
+      return k::StdDev(s.values, n);
+    case OverTime::kStdVar:
+      return k::StdVar(s.values, n);
     case OverTime::kQuantile:
       scratch.resize(k::QuantileScratchSize(n));
       return k::Quantile(spec.over_time_quantile, s.values, n, scratch.data());
@@ -102,19 +108,27 @@ double OverTimeValue(const SignalSpec& spec, const SeriesWindow& s, int64_t star
   ts.resize(n);
   for (size_t i = 0; i < n; ++i) ts[i] = s.timestamp_ms(i);
   switch (spec.over_time) {
-    case OverTime::kRate: return k::Rate(s.values, ts.data(), n, start, end, version);
-    case OverTime::kIncrease: return k::Increase(s.values, ts.data(), n, start, end, version);
-    default: return k::Delta(s.values, ts.data(), n, start, end, version);
+    case OverTime::kRate:
+      return k::Rate(s.values, ts.data(), n, start, end, version);
+    case OverTime::kIncrease:
+      return k::Increase(s.values, ts.data(), n, start, end, version);
+    default:
+      return k::Delta(s.values, ts.data(), n, start, end, version);
   }
 }
 
 kernels::AcrossOp AcrossOpOf(Across a) {
   switch (a) {
-    case Across::kSum: return kernels::AcrossOp::kSum;
-    case Across::kAvg: return kernels::AcrossOp::kMean;
-    case Across::kMin: return kernels::AcrossOp::kMin;
-    case Across::kMax: return kernels::AcrossOp::kMax;
-    case Across::kCount: return kernels::AcrossOp::kCount;
+    case Across::kSum:
+      return kernels::AcrossOp::kSum;
+    case Across::kAvg:
+      return kernels::AcrossOp::kMean;
+    case Across::kMin:
+      return kernels::AcrossOp::kMin;
+    case Across::kMax:
+      return kernels::AcrossOp::kMax;
+    case Across::kCount:
+      return kernels::AcrossOp::kCount;
   }
   return kernels::AcrossOp::kSum;
 }
@@ -195,10 +209,9 @@ double HistogramQuantile(double q, std::vector<HistogramBucket>& buckets) {
   if (q < 0) return -kInf;
   if (q > 1) return kInf;
   if (buckets.empty()) return kNaN;
-  std::sort(buckets.begin(), buckets.end(),
-            [](const HistogramBucket& a, const HistogramBucket& b) {
-              return a.upper_bound < b.upper_bound;
-            });
+  std::sort(buckets.begin(), buckets.end(), [](const HistogramBucket& a, const HistogramBucket& b) {
+    return a.upper_bound < b.upper_bound;
+  });
   if (!(std::isinf(buckets.back().upper_bound) && buckets.back().upper_bound > 0)) return kNaN;
   // Merge buckets with equal bounds.
   size_t n = 0;
@@ -278,8 +291,8 @@ Result<std::string> EquivalentPromql(const SignalSpec& spec, const std::string& 
   std::string inner;
   switch (spec.over_time) {
     case OverTime::kQuantile:
-      inner = "quantile_over_time(" + FormatPromqlNumber(spec.over_time_quantile) + ", " +
-              range + ")";
+      inner =
+          "quantile_over_time(" + FormatPromqlNumber(spec.over_time_quantile) + ", " + range + ")";
       break;
     case OverTime::kRate:
     case OverTime::kIncrease:
@@ -323,20 +336,18 @@ Result<std::vector<apiserver::ExternalMetricValue>> SignalProvider::GetExternalM
     const apiserver::ExternalMetricRequest& request) {
   auto found = by_name_.find(Lower(request.metric_name));
   if (found == by_name_.end()) {
-    return NotFoundError("the server could not find the metric \"" + request.metric_name +
-                         "\"");
+    return NotFoundError("the server could not find the metric \"" + request.metric_name + "\"");
   }
   const SignalSpec& spec = signals_[found->second];
-  Result<std::string> selector =
-      SignalSelector(spec, request.namespace_name, request.selector);
+  Result<std::string> selector = SignalSelector(spec, request.namespace_name, request.selector);
   if (!selector.ok()) return selector.status();
   std::vector<SignalValue> values;
   int64_t t = 0;
-  Status status = store_.Read(*selector, spec.window, request.deadline,
-                              [&](const WindowView& view) {
-                                values = EvaluateSignal(spec, view, store_.options().version);
-                                t = view.eval_time_ms;
-                              });
+  Status status =
+      store_.Read(*selector, spec.window, request.deadline, [&](const WindowView& view) {
+        values = EvaluateSignal(spec, view, store_.options().version);
+        t = view.eval_time_ms;
+      });
   if (!status.ok()) {
     SEXTANT_LOG(WARNING) << "signal \"" << spec.name << "\" failed: " << status.ToString()
                          << "; series: " << *selector;
@@ -345,8 +356,10 @@ Result<std::vector<apiserver::ExternalMetricValue>> SignalProvider::GetExternalM
   std::vector<apiserver::ExternalMetricValue> items;
   const auto timestamp = std::chrono::system_clock::time_point(std::chrono::milliseconds(t));
   for (SignalValue& v : values) {
-    SEXTANT_VLOG(2) << "signal \"" << spec.name << "\" t=" << t / 1000
-                    << " labels=" << nlohmann::json(v.labels).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << " value=" << [&] {
+    SEXTANT_VLOG(2) << "signal \"" << spec.name << "\" t=" << t / 1000 << " labels="
+                    << nlohmann::json(v.labels).dump(-1, ' ', false,
+                                                     nlohmann::json::error_handler_t::replace)
+                    << " value=" << [&] {
                          char buf[40];
                          std::snprintf(buf, sizeof(buf), "%.17g", v.value);
                          return std::string(buf);

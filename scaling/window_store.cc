@@ -189,8 +189,7 @@ WindowStore::~WindowStore() = default;
 
 int64_t WindowStore::EvaluationTimeMs() const {
   const auto wall = clock_.WallNow() - options_.evaluation_delay;
-  const int64_t ms =
-      std::chrono::floor<std::chrono::milliseconds>(wall.time_since_epoch()).count();
+  const int64_t ms = std::chrono::floor<std::chrono::milliseconds>(wall.time_since_epoch()).count();
   return FloorSecondMs(ms);
 }
 
@@ -274,8 +273,8 @@ Status WindowStore::Read(const std::string& selector, std::chrono::milliseconds 
       ++counters_.fetch_failures;
       if (usable()) {
         SEXTANT_LOG(WARNING) << "window store: refreshing " << selector
-                             << " failed: " << answer.status().ToString()
-                             << "; serving data of " << sub.last_t / 1000;
+                             << " failed: " << answer.status().ToString() << "; serving data of "
+                             << sub.last_t / 1000;
         stale = true;
         ++counters_.stale_reads;
       } else {
@@ -330,8 +329,8 @@ void WindowStore::Apply(Subscription& sub, const query::QueryResult& answer, int
       const int64_t ts = x.timestamp_ms;
       if (s.size > 0 && ts <= s.ts(s.size - 1)) {  // within the held range
         const int32_t* first = s.offsets.get() + s.head;
-        const int32_t* pos = std::partition_point(
-            first, first + s.size, [&](int32_t o) { return s.base_ms + o < ts; });
+        const int32_t* pos = std::partition_point(first, first + s.size,
+                                                  [&](int32_t o) { return s.base_ms + o < ts; });
         if (pos != first + s.size && s.base_ms + *pos == ts) continue;  // duplicate
         const int64_t dropped = s.FitOffset(ts);
         if (dropped < 0) continue;
@@ -374,9 +373,8 @@ void WindowStore::Apply(Subscription& sub, const query::QueryResult& answer, int
       Release(sub, *s);
     }
   }
-  std::sort(kept.begin(), kept.end(), [](const Series* a, const Series* b) {
-    return a->key < b->key;
-  });
+  std::sort(kept.begin(), kept.end(),
+            [](const Series* a, const Series* b) { return a->key < b->key; });
   sub.series = std::move(kept);
   if (sub.series.capacity() > 2 * sub.series.size() + 8) sub.series.shrink_to_fit();
   const size_t bytes = sub.Bytes();
@@ -466,14 +464,13 @@ void WindowStore::Serve(Subscription& sub, std::chrono::milliseconds window, boo
     const int32_t* begin = s->offsets.get() + s->head;
     const int32_t* end = begin + s->size;
     const int64_t base = s->base_ms;
-    const int32_t* first = std::partition_point(begin, end, [&](int32_t o) {
-      return open_start ? base + o <= lo : base + o < lo;
-    });
+    const int32_t* first = std::partition_point(
+        begin, end, [&](int32_t o) { return open_start ? base + o <= lo : base + o < lo; });
     const int32_t* last =
         std::partition_point(first, end, [&](int32_t o) { return base + o <= t; });
     if (last == first) continue;
-    views.push_back(SeriesWindow{s->key, s->values.get() + s->head + (first - begin), first,
-                                 base, static_cast<size_t>(last - first)});
+    views.push_back(SeriesWindow{s->key, s->values.get() + s->head + (first - begin), first, base,
+                                 static_cast<size_t>(last - first)});
   }
   WindowView view;
   view.eval_time_ms = t;

@@ -114,18 +114,18 @@ struct WindowStoreOptions {
 class WindowStore {
  public:
   struct Stats {
-    uint64_t subscriptions = 0;       // held now
-    uint64_t series = 0;              // held now (each once)
-    uint64_t samples = 0;             // held now
-    uint64_t bytes = 0;               // accounted now
-    uint64_t full_fetches = 0;        // totals since creation ...
+    uint64_t subscriptions = 0;  // held now
+    uint64_t series = 0;         // held now (each once)
+    uint64_t samples = 0;        // held now
+    uint64_t bytes = 0;          // accounted now
+    uint64_t full_fetches = 0;   // totals since creation ...
     uint64_t incremental_fetches = 0;
-    uint64_t fetched_samples = 0;     // samples received from the backend
-    uint64_t fresh_reads = 0;         // reads served without a fetch
-    uint64_t stale_reads = 0;         // reads served stale after a failed refresh
+    uint64_t fetched_samples = 0;  // samples received from the backend
+    uint64_t fresh_reads = 0;      // reads served without a fetch
+    uint64_t stale_reads = 0;      // reads served stale after a failed refresh
     uint64_t fetch_failures = 0;
-    uint64_t evictions = 0;           // subscriptions evicted for memory or idleness
-    uint64_t dropped_series = 0;      // series freed
+    uint64_t evictions = 0;       // subscriptions evicted for memory or idleness
+    uint64_t dropped_series = 0;  // series freed
   };
   using Reader = std::function<void(const WindowView&)>;
 
@@ -161,16 +161,17 @@ class WindowStore {
   void Release(Subscription& sub, Series& series);
   void RemoveSubscription(Subscription& sub);
   void EvictAndExpire(TimePoint now);
-  void Account(int64_t delta) { bytes_ = static_cast<uint64_t>(static_cast<int64_t>(bytes_) + delta); }
-  void Serve(Subscription& sub, std::chrono::milliseconds window, bool stale,
-             const Reader& reader);
+  void Account(int64_t delta) {
+    bytes_ = static_cast<uint64_t>(static_cast<int64_t>(bytes_) + delta);
+  }
+  void Serve(Subscription& sub, std::chrono::milliseconds window, bool stale, const Reader& reader);
 
   query::PrometheusClient& client_;
   const Clock& clock_;
   const WindowStoreOptions options_;
 
   mutable std::mutex mu_;
-  std::condition_variable fetched_;  // a refresh finished
+  std::condition_variable fetched_;                                       // a refresh finished
   std::unordered_map<std::string_view, std::unique_ptr<Series>> series_;  // GUARDED_BY(mu_)
   std::unordered_map<std::string, std::unique_ptr<Subscription>> subs_;   // GUARDED_BY(mu_)
   std::list<Subscription*> lru_;  // GUARDED_BY(mu_) front: most recently read

@@ -58,25 +58,31 @@ INSTANTIATE_TEST_SUITE_P(
                    "",
                    "sum by (model_name) (quantile_over_time(0.9, "
                    "vllm:num_requests_waiting{job=\"vllm\",namespace=\"default\"}[2m]))"},
-        PromqlCase{"avg_with_selector", "{name: a, series: up, window: 90s, overTime: avg, "
+        PromqlCase{"avg_with_selector",
+                   "{name: a, series: up, window: 90s, overTime: avg, "
                    "across: max}",
                    "pod in (a,b.c)",
                    "max(avg_over_time(up{namespace=\"default\",pod=~\"a|b\\\\.c\"}[1m30s]))"},
-        PromqlCase{"rate_not_namespaced", "{name: r, series: c_total, window: 1m, "
+        PromqlCase{"rate_not_namespaced",
+                   "{name: r, series: c_total, window: 1m, "
                    "overTime: rate, namespaced: false, across: avg, by: [a, b]}",
                    "", "avg by (a, b) (rate(c_total[1m]))"},
-        PromqlCase{"increase_custom_label", "{name: i, series: c_total, window: 5m, "
+        PromqlCase{"increase_custom_label",
+                   "{name: i, series: c_total, window: 5m, "
                    "overTime: increase, namespaceLabel: kubernetes_namespace, across: count}",
                    "", "count(increase(c_total{kubernetes_namespace=\"default\"}[5m]))"},
-        PromqlCase{"stddev_min", "{name: s, series: g, window: 10s, overTime: stddev, "
+        PromqlCase{"stddev_min",
+                   "{name: s, series: g, window: 10s, overTime: stddev, "
                    "across: min}",
                    "", "min(stddev_over_time(g{namespace=\"default\"}[10s]))"},
-        PromqlCase{"histogram", "{name: h, histogram: 'vllm:ttft_seconds', window: 5m, "
+        PromqlCase{"histogram",
+                   "{name: h, histogram: 'vllm:ttft_seconds', window: 5m, "
                    "quantile: 0.95}",
                    "model_name=m",
                    "histogram_quantile(0.95, sum by (le) (rate(vllm:ttft_seconds_bucket"
                    "{namespace=\"default\",model_name=\"m\"}[5m])))"},
-        PromqlCase{"histogram_by", "{name: h, histogram: 'x_seconds{job=\"j\"}', window: 1m, "
+        PromqlCase{"histogram_by",
+                   "{name: h, histogram: 'x_seconds{job=\"j\"}', window: 1m, "
                    "quantile: 0.5, by: [model_name]}",
                    "",
                    "histogram_quantile(0.5, sum by (le, model_name) (rate(x_seconds_bucket"
@@ -119,10 +125,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         QuantileCase{"interpolates", 0.5, kBuckets, 0.4},
         QuantileCase{"lowest_bucket_from_zero", 0.1, kBuckets, 0.05},
-        QuantileCase{"rank_in_inf_bucket", 0.9, kBuckets, 1},
-        QuantileCase{"q_one", 1, kBuckets, 1},
-        QuantileCase{"q_zero", 0, kBuckets, 0},
-        QuantileCase{"q_below_zero", -0.1, kBuckets, -kInf},
+        QuantileCase{"rank_in_inf_bucket", 0.9, kBuckets, 1}, QuantileCase{"q_one", 1, kBuckets, 1},
+        QuantileCase{"q_zero", 0, kBuckets, 0}, QuantileCase{"q_below_zero", -0.1, kBuckets, -kInf},
         QuantileCase{"q_above_one", 1.1, kBuckets, kInf},
         QuantileCase{"q_nan", kNaN, kBuckets, kNaN},
         QuantileCase{"unsorted", 0.5, {{kInf, 50}, {1, 40}, {0.1, 10}, {0.5, 30}}, 0.4},
@@ -153,8 +157,8 @@ class Window {
   WindowView View() {
     views_.clear();
     for (size_t i = 0; i < keys_.size(); ++i) {
-      views_.push_back({keys_[i], values_[i].data(), offsets_[i].data(), t_ - window_ms_,
-                        values_[i].size()});
+      views_.push_back(
+          {keys_[i], values_[i].data(), offsets_[i].data(), t_ - window_ms_, values_[i].size()});
     }
     WindowView v;
     v.eval_time_ms = t_;
@@ -195,9 +199,9 @@ TEST(EvaluateSignal, AcrossFunctionsAndNaN) {
   w.Add({{"pod", "3"}}, {{0, kNaN}});
   const auto view = w.View();
   auto eval = [&](const std::string& across) {
-    return EvaluateSignal(Spec("{name: s, series: g, window: 1m, overTime: last, across: " +
-                               across + "}"),
-                          view, kernels::PrometheusVersion::kV2)
+    return EvaluateSignal(
+               Spec("{name: s, series: g, window: 1m, overTime: last, across: " + across + "}"),
+               view, kernels::PrometheusVersion::kV2)
         .at(0)
         .value;
   };
@@ -215,8 +219,7 @@ TEST(EvaluateSignal, RateNeedsTwoSamplesAndAddsCounterResets) {
   w.Add({{"pod", "single"}}, {{0, 1}});
   const auto view = w.View();
   auto eval = [&](const std::string& f) {
-    return EvaluateSignal(Spec("{name: s, series: c, window: 30s, overTime: " + f +
-                               ", by: [pod]}"),
+    return EvaluateSignal(Spec("{name: s, series: c, window: 30s, overTime: " + f + ", by: [pod]}"),
                           view, kernels::PrometheusVersion::kV2);
   };
   auto increase = eval("increase");

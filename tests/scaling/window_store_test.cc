@@ -58,22 +58,21 @@ class FakePrometheus : public query::PrometheusClient {
   void InsertLate(size_t i, int64_t ts, double value) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& v = series_[i].samples;
-    auto pos = std::lower_bound(v.begin(), v.end(), ts,
-                                [](const query::Sample& s, int64_t t) { return s.timestamp_ms < t; });
+    auto pos = std::lower_bound(v.begin(), v.end(), ts, [](const query::Sample& s, int64_t t) {
+      return s.timestamp_ms < t;
+    });
     v.insert(pos, {ts, value});
   }
   static double Value(size_t i, int64_t ts) {
-    return static_cast<double>(i) * 1000 + std::fmod(static_cast<double>(ts) / 1000.0, 97.0) +
-           0.25;
+    return static_cast<double>(i) * 1000 + std::fmod(static_cast<double>(ts) / 1000.0, 97.0) + 0.25;
   }
 
   Result<query::QueryResult> Query(const std::string& expr, std::optional<SystemTime> time,
                                    Deadline) override {
     if (delay.count() > 0) std::this_thread::sleep_for(delay);
     std::lock_guard<std::mutex> lock(mu_);
-    const int64_t t = time ? std::chrono::duration_cast<milliseconds>(
-                                 time->time_since_epoch()).count()
-                           : 0;
+    const int64_t t =
+        time ? std::chrono::duration_cast<milliseconds>(time->time_since_epoch()).count() : 0;
     calls.push_back({expr, t});
     if (!fail.ok()) return fail;
     query::QueryResult r;
@@ -103,8 +102,8 @@ class FakePrometheus : public query::PrometheusClient {
   }
 
   // The samples of every matching series in [lo, hi], by encoded labels.
-  std::map<std::string, std::vector<query::Sample>> Truth(const std::string& selector,
-                                                          int64_t lo, int64_t hi) {
+  std::map<std::string, std::vector<query::Sample>> Truth(const std::string& selector, int64_t lo,
+                                                          int64_t hi) {
     std::lock_guard<std::mutex> lock(mu_);
     std::map<std::string, std::vector<query::Sample>> out;
     auto parsed = query::ParseVectorSelector(selector);
@@ -167,8 +166,7 @@ class WindowStoreTest : public ::testing::Test {
     bool stale = false;
     std::map<std::string, std::vector<query::Sample>> series;
   };
-  Result<Seen> ReadChecked(const std::string& selector, milliseconds window,
-                           bool check = true) {
+  Result<Seen> ReadChecked(const std::string& selector, milliseconds window, bool check = true) {
     Seen seen;
     Status status = store_->Read(selector, window, std::chrono::steady_clock::now() + seconds(5),
                                  [&](const WindowView& view) {
