@@ -70,7 +70,8 @@ bool ParseBound(std::string_view text, double* out) {
   const std::string s(text);
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size()) return false;
+  // A NaN bound has no place in the order (Prometheus does not expect one): skipped.
+  if (end != s.c_str() + s.size() || std::isnan(v)) return false;
   *out = v;
   return true;
 }

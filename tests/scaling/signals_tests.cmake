@@ -6,3 +6,5 @@ sextant_test(window_store_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/window_store_te
              LIBS sextant_scaling)
 sextant_test(signal_provider_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/signal_provider_test.cc
              LIBS sextant_scaling)
+sextant_test(composite_provider_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/composite_provider_test.cc
+             LIBS sextant_scaling)
