@@ -36,7 +36,6 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 import time
 import urllib.parse
 
@@ -558,7 +557,8 @@ def test_quickstart_is_the_only_difference():
 
 def test_no_rendering_moves_the_kube_system_binding():
     for kdir in kustomization_dirs():
-        names = {b["metadata"]["name"] for b in find(rendered(kdir), "RoleBinding", namespace="kube-system")}
+        bindings = find(rendered(kdir), "RoleBinding", namespace="kube-system")
+        names = {b["metadata"]["name"] for b in bindings}
         assert names == {"sextant:extension-apiserver-authentication-reader"}, rel(kdir)
 
 
@@ -1012,7 +1012,8 @@ def test_sync_script_patches_the_placeholder(tmp_path, sync_pki):
     assert patch[0]["args"][2:5] == ["-n", "sextant", cm_name]
     ca = sync_pki.front_proxy_ca.cert.read_text()
     assert patch[0]["patch"] == {"data": {key: ca.rstrip("\n") + "\n"}}
-    assert ["rollout", "restart", "-n", "sextant", "deployment/sextant"] in [c["args"] for c in calls]
+    restart = ["rollout", "restart", "-n", "sextant", "deployment/sextant"]
+    assert restart in [c["args"] for c in calls]
     assert "front-proxy-client" in result.stdout
     assert not any(c["args"][0] == "apply" for c in calls), "never kubectl apply"
 
