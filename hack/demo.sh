@@ -79,6 +79,13 @@ show "$API"
 show "$API/namespaces/default/gpu-utilization"
 show "$API/namespaces/default/vllm-requests-waiting"
 show "$API/namespaces/default/vllm-requests-waiting?labelSelector=model_name%3Dllama-3-8b"
+# Signals need a few scrapes in their window (a rate needs two samples): wait for them.
+for _ in $(seq 30); do
+  "${K[@]}" get --raw "$API/namespaces/default/vllm-ttft-p95" | grep -q '"value"' && break
+  sleep 0.5
+done
+show "$API/namespaces/default/vllm-queue-p90"
+show "$API/namespaces/default/vllm-ttft-p95"
 if ((ONCE)); then exit 0; fi
 cat <<EOT
 Running on loopback:
