@@ -13,9 +13,10 @@
 # servers share the machine's cores, so on a busy or small machine that ratio is the steadier
 # figure of the two servers' costs.
 # Everything runs on 127.0.0.1, on ports picked at run time; everything started is stopped
-# on exit. Needs openssl, curl, python3 and nginx (Debian package, /usr/sbin/nginx; NGINX
-# overrides). nginx gets `user root` so that, started as root, its worker can still read the
-# private temp dir; started as another user it runs as that user.
+# on exit (the shared plumbing is hack/lib-stack.sh). Needs openssl, curl, Debian's
+# /usr/bin/python3 and nginx (Debian package, /usr/sbin/nginx; NGINX overrides). nginx gets
+# `user root` so that, started as root, its worker can still read the private temp dir;
+# started as another user it runs as that user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -27,30 +28,11 @@ MAX_WORKERS=${MAX_WORKERS:-$(( CONNECTIONS * 2 > 128 ? CONNECTIONS * 2 : 128 ))}
 NGINX=${NGINX:-/usr/sbin/nginx}
 METRIC_PATH=/apis/external.metrics.k8s.io/v1beta1/namespaces/default/vllm-requests-waiting
 
-for tool in openssl curl python3 "$NGINX"; do
-  command -v "$tool" >/dev/null || { echo "bench-api: $tool not found" >&2; exit 1; }
-done
-
-# A configure that failed earlier leaves a cache but no build files; hack/build.sh only
-# configures when there is no cache.
-if [[ -f build/CMakeCache.txt && ! -f build/build.ninja && ! -f build/Makefile ]]; then
-  cmake -S . -B build >&2
-fi
-hack/build.sh --target sextant sextant_load_client >&2
-
-tmp=$(mktemp -d /tmp/sextant-bench-api.XXXXXX)
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+source hack/lib-stack.sh
+STACK_NAME=bench-api
+require_tools openssl curl "$PY" "$NGINX"
+build_targets sextant sextant_load_client
+stack_init
 
 # --- Throwaway PKI -------------------------------------------------------------------------
 pki=$tmp/pki
@@ -84,30 +66,12 @@ metrics:
 EOF
 
 # --- Sextant -------------------------------------------------------------------------------
-build/sextant --secure-port 0 --bind-address 127.0.0.1 \
-  --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key" \
-  --requestheader-client-ca-file "$pki/front-proxy-ca.crt" \
-  --static-metrics "$tmp/metrics.yaml" --max-workers "$MAX_WORKERS" \
-  >"$tmp/sextant.log" 2>&1 &
-pids+=($!)
-sextant_pid=$!
-sextant_port=
-for _ in $(seq 1 100); do
-  sextant_port=$(sed -n 's/.*serving securely on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
-    "$tmp/sextant.log" | head -n1)
-  [[ -n $sextant_port ]] && break
-  kill -0 "$sextant_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ -z $sextant_port ]]; then
-  echo "bench-api: sextant did not start:" >&2
-  cat "$tmp/sextant.log" >&2
-  exit 1
-fi
+start_sextant "$pki" --requestheader-client-ca-file "$pki/front-proxy-ca.crt" \
+  --static-metrics "$tmp/metrics.yaml" --max-workers "$MAX_WORKERS"
 
 client_tls=(--cacert "$pki/ca.crt" --cert "$pki/client.crt" --key "$pki/client.key")
 curl -fsS "${client_tls[@]}" -H 'X-Remote-User: bench' \
-  -o "$tmp/answer.json" "https://127.0.0.1:$sextant_port$METRIC_PATH"
+  -o "$tmp/answer.json" "https://127.0.0.1:$SEXTANT_PORT$METRIC_PATH"
 [[ -s $tmp/answer.json ]] || { echo "bench-api: empty answer from sextant" >&2; exit 1; }
 
 # --- nginx ---------------------------------------------------------------------------------
@@ -144,8 +108,8 @@ http {
 }
 EOF
 "$NGINX" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" &
-pids+=($!)
 nginx_pid=$!
+track "$nginx_pid"
 for _ in $(seq 1 100); do
   curl -fsS --cacert "$pki/ca.crt" -o "$tmp/nginx-answer.json" \
     "https://127.0.0.1:$nginx_port$METRIC_PATH" 2>/dev/null && break
@@ -158,15 +122,6 @@ cmp -s "$tmp/answer.json" "$tmp/nginx-answer.json" || {
 }
 
 # --- Load ----------------------------------------------------------------------------------
-# CPU time (utime + stime, in clock ticks) of the given processes, all their threads.
-cpu_ticks() {
-  local total=0 pid fields
-  for pid in "$@"; do
-    read -r -a fields <"/proc/$pid/stat"
-    total=$(( total + fields[13] + fields[14] ))
-  done
-  echo "$total"
-}
 clk_tck=$(getconf CLK_TCK)
 
 # load NAME PORT PID...: runs the client against PORT; its JSON line goes to $tmp/NAME.json
@@ -181,7 +136,7 @@ load() {
     --ca "$pki/ca.crt" --cert "$pki/client.crt" --key "$pki/client.key" \
     --header 'X-Remote-User: bench' --expect-status 200 >"$tmp/$name.json" &
   client=$!
-  pids+=("$client")
+  track "$client"
   sleep "$WARMUP"
   start_ticks=$(cpu_ticks "$@")
   start_ns=$(date +%s%N)
@@ -194,7 +149,7 @@ load() {
 loadavg=$(cut -d' ' -f1 /proc/loadavg)
 # shellcheck disable=SC2046  # one PID per word
 load nginx "$nginx_port" "$nginx_pid" $(pgrep -P "$nginx_pid")
-load sextant "$sextant_port" "$sextant_pid"
+load sextant "$SEXTANT_PORT" "$SEXTANT_PID"
 
 NPROC=$(nproc) LOADAVG=$loadavg python3 - "$tmp" "$repo/build/bench-api.json" <<'EOF'
 import json, os, sys

@@ -36,79 +36,24 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 METRIC=gpu-utilization-mean-30s
 METRIC_PATH=/apis/external.metrics.k8s.io/v1beta1/namespaces/default/$METRIC
 JOB=dcgm
-PY=/usr/bin/python3
 
-for tool in prometheus curl openssl "$PY"; do
-  command -v "$tool" >/dev/null || { echo "bench-fleet: $tool not found" >&2; exit 1; }
-done
-
-if [[ -f build/CMakeCache.txt && ! -f build/build.ninja && ! -f build/Makefile ]]; then
-  cmake -S . -B build >&2
-fi
-hack/build.sh --target sextant sextant_load_client >&2
-source hack/lib-pki.sh
-
-tmp=$(mktemp -d /tmp/sextant-bench-fleet.XXXXXX)
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-die() {
-  echo "bench-fleet: $*; logs:" >&2
-  tail -n 20 "$tmp"/*.log >&2 2>/dev/null || true
-  exit 1
-}
-
-wait_for() {  # wait_for URL WHAT [curl args...]: until URL answers 2xx (up to 60 s)
-  local url=$1 what=$2
-  shift 2
-  for _ in $(seq 600); do
-    curl -sf "$@" -o /dev/null "$url" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "$what did not come up"
-}
-
-urlencode() {
-  "$PY" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"
-}
+source hack/lib-stack.sh
+STACK_NAME=bench-fleet
+require_tools prometheus curl openssl "$PY"
+build_targets sextant sextant_load_client
+stack_init
 
 # prom_value PROMQL: the first sample's value of an instant query ("" when none).
 prom_value() {
-  curl -sf "$prom_url/api/v1/query?query=$(urlencode "$1")" | "$PY" -c '
+  curl -sf "$PROM_URL/api/v1/query?query=$(urlencode "$1")" | "$PY" -c '
 import json, sys
 r = json.load(sys.stdin)["data"]["result"]
 print(r[0]["value"][1] if r else "")'
 }
 
 # --- The fleet exporter and Prometheus (scrape every second) -------------------------------
-exporter_port=$(free_port)
-"$PY" hack/exporter/sextant_exporter.py --listen "127.0.0.1:$exporter_port" --only dcgm \
-  --gpu-nodes "$GPU_NODES" --gpus-per-node "$GPUS_PER_NODE" >"$tmp/exporter.log" 2>&1 &
-pids+=($!)
-exporter_pid=$!
-wait_for "http://127.0.0.1:$exporter_port/metrics" "the exporter"
-
-prom_port=$(free_port)
-prom_url=http://127.0.0.1:$prom_port
-cat >"$tmp/prometheus.yml" <<EOF
-global: {scrape_interval: 1s, evaluation_interval: 1s}
-scrape_configs:
-  - job_name: $JOB
-    honor_labels: true
-    static_configs: [{targets: ["127.0.0.1:$exporter_port"]}]
-EOF
-prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tsdb" \
-  --web.listen-address="127.0.0.1:$prom_port" >"$tmp/prometheus.log" 2>&1 &
-pids+=($!)
-prom_pid=$!
-wait_for "$prom_url/-/ready" "Prometheus"
+start_exporter --only dcgm --gpu-nodes "$GPU_NODES" --gpus-per-node "$GPUS_PER_NODE"
+start_prometheus --job "$JOB" "$EXPORTER_PORT"
 
 series=$(( GPU_NODES * GPUS_PER_NODE ))
 for _ in $(seq 300); do
@@ -131,33 +76,17 @@ externalRules:
 EOF
 build/sextant validate --config "$tmp/adapter-config.yaml" >"$tmp/validate.out" \
   2>"$tmp/validate.log" || die "sextant validate rejected the config"
-promql=$(awk -v m="$METRIC" '
-  $1 == "metric" && $2 == m { found = 1; next }
-  found && $1 == "promql:" { sub(/^[ \t]*promql: /, ""); print; exit }' "$tmp/validate.out")
+promql=$(promql_of "$METRIC" "$tmp/validate.out")
 [[ -n $promql ]] || { cat "$tmp/validate.out" >&2; die "no PromQL for $METRIC"; }
 prom_path="/api/v1/query?query=$(urlencode "$promql")"
 echo "bench-fleet: PromQL: $promql" >&2
 
 make_pki "$tmp/pki"
 pki=$tmp/pki
-build/sextant --bind-address 127.0.0.1 --secure-port 0 \
-  --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key" \
-  --client-ca-file "$pki/client-ca.crt" \
-  --config "$tmp/adapter-config.yaml" --prometheus-url "$prom_url" \
-  >"$tmp/sextant.log" 2>&1 &
-pids+=($!)
-sextant_pid=$!
-sextant_port=
-for _ in $(seq 300); do
-  sextant_port=$(sed -n 's/.*serving securely on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
-    "$tmp/sextant.log" | head -n1)
-  [[ -n $sextant_port ]] && break
-  kill -0 "$sextant_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -n $sextant_port ]] || die "sextant did not start"
+start_sextant "$pki" --client-ca-file "$pki/client-ca.crt" \
+  --config "$tmp/adapter-config.yaml" --prometheus-url "$PROM_URL"
 client_tls=(--cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key")
-wait_for "https://127.0.0.1:$sextant_port/readyz" "Sextant" "${client_tls[@]}"
+wait_for "https://127.0.0.1:$SEXTANT_PORT/readyz" "Sextant" "${client_tls[@]}"
 
 # Until the window is full: 35 s since the first scrape, and every series has at least 29
 # samples in its last 30 s.
@@ -176,8 +105,8 @@ done
 # Both answer one value for the fleet; they agree (each is a mean of ~300,000 samples, taken
 # up to a few seconds apart).
 curl -sf "${client_tls[@]}" -o "$tmp/sextant-answer.json" \
-  "https://127.0.0.1:$sextant_port$METRIC_PATH" || die "the Sextant GET failed"
-curl -sf -o "$tmp/prom-answer.json" "$prom_url$prom_path" || die "the direct query failed"
+  "https://127.0.0.1:$SEXTANT_PORT$METRIC_PATH" || die "the Sextant GET failed"
+curl -sf -o "$tmp/prom-answer.json" "$PROM_URL$prom_path" || die "the direct query failed"
 "$PY" - "$tmp/sextant-answer.json" "$tmp/prom-answer.json" <<'EOF' ||
 import json, sys
 items = json.load(open(sys.argv[1]))["items"]
@@ -194,14 +123,9 @@ EOF
   die "Sextant and Prometheus disagree"
 
 # --- Load ----------------------------------------------------------------------------------
-cpu_ticks() {
-  local fields
-  read -r -a fields <"/proc/$1/stat"
-  echo $(( fields[13] + fields[14] ))
-}
 clk_tck=$(getconf CLK_TCK)
 sextant_counter() {  # sextant_counter NAME: the sum of a counter in Sextant's /metrics
-  curl -sf "${client_tls[@]}" "https://127.0.0.1:$sextant_port/metrics" |
+  curl -sf "${client_tls[@]}" "https://127.0.0.1:$SEXTANT_PORT/metrics" |
     awk -v name="$1" '$0 ~ "^" name "[{ ]" { s += $NF } END { printf "%.0f\n", s }'
 }
 
@@ -234,15 +158,15 @@ run() {
   build/sextant_load_client --url "$url" --connections "$conns" --duration "$DURATION" \
     --warmup "$WARMUP" --expect-status 200 "$@" >"$tmp/$name.json" &
   client=$!
-  pids+=("$client")
+  track "$client"
   sleep "$WARMUP"
-  s0=$(cpu_ticks "$sextant_pid")
-  p0=$(cpu_ticks "$prom_pid")
-  e0=$(cpu_ticks "$exporter_pid")
+  s0=$(cpu_ticks "$SEXTANT_PID")
+  p0=$(cpu_ticks "$PROM_PID")
+  e0=$(cpu_ticks "$EXPORTER_PID")
   t0=$(date +%s%N)
   wait "$client" || echo "bench-fleet: $name: the load client reported errors" >&2
-  echo "$(( $(cpu_ticks "$sextant_pid") - s0 )) $(( $(cpu_ticks "$prom_pid") - p0 ))" \
-    "$(( $(cpu_ticks "$exporter_pid") - e0 )) $clk_tck $(( $(date +%s%N) - t0 ))" \
+  echo "$(( $(cpu_ticks "$SEXTANT_PID") - s0 )) $(( $(cpu_ticks "$PROM_PID") - p0 ))" \
+    "$(( $(cpu_ticks "$EXPORTER_PID") - e0 )) $clk_tck $(( $(date +%s%N) - t0 ))" \
     >"$tmp/$name.cpu"
   echo "$(( $(sextant_counter sextant_cache_hits_total) - h0 ))" \
     "$(( $(sextant_counter sextant_cache_misses_total) - m0 ))" >"$tmp/$name.cache"
@@ -252,12 +176,12 @@ run() {
 
 levels=("$CONNECTIONS")
 [[ $CONNECTIONS != 1 ]] && levels+=(1)
-sextant_url=https://127.0.0.1:$sextant_port$METRIC_PATH
+sextant_url=https://127.0.0.1:$SEXTANT_PORT$METRIC_PATH
 loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for c in "${levels[@]}"; do
   run "sextant-c$c" "$c" "$sextant_url" \
     --ca "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key"
-  run "prometheus-c$c" "$c" "$prom_url$prom_path"
+  run "prometheus-c$c" "$c" "$PROM_URL$prom_path"
 done
 loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
 window_min=$(prom_value 'min(count_over_time(DCGM_FI_DEV_GPU_UTIL[30s]))')
@@ -267,7 +191,7 @@ failed_scrapes=$(prom_value "count_over_time(up{job=\"$JOB\"}[$since]) - sum_ove
 if [[ -n $failed_scrapes && $failed_scrapes != 0 ]]; then
   echo "bench-fleet: $failed_scrapes failed scrape(s) since the first; Prometheus says:" >&2
   grep -E 'level=(warn|error)' "$tmp/prometheus.log" | tail -n 5 >&2 || true
-  curl -sf "$prom_url/api/v1/targets" | "$PY" -c '
+  curl -sf "$PROM_URL/api/v1/targets" | "$PY" -c '
 import json, sys
 for t in json.load(sys.stdin)["data"]["activeTargets"]:
     print("  target", t["scrapeUrl"], t["health"], t["lastError"] or "(no last error)")' >&2 ||

@@ -34,69 +34,19 @@ DURATION=${DURATION:-60}
 THREADS=${THREADS:-16}
 CACHE_TTL_S=${CACHE_TTL_S:-5}
 NAMESPACE=default
-PY=/usr/bin/python3
 
-for tool in prometheus curl openssl "$PY"; do
-  command -v "$tool" >/dev/null || { echo "bench-pollers: $tool not found" >&2; exit 1; }
-done
-
-if [[ -f build/CMakeCache.txt && ! -f build/build.ninja && ! -f build/Makefile ]]; then
-  cmake -S . -B build >&2
-fi
-hack/build.sh --target sextant sextant_poller_client >&2
-source hack/lib-pki.sh
-
-tmp=$(mktemp -d /tmp/sextant-bench-pollers.XXXXXX)
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-die() {
-  echo "bench-pollers: $*; logs:" >&2
-  tail -n 20 "$tmp"/*.log >&2 2>/dev/null || true
-  exit 1
-}
-
-wait_for() {  # wait_for URL WHAT [curl args...]: until URL answers 2xx (up to 60 s)
-  local url=$1 what=$2
-  shift 2
-  for _ in $(seq 600); do
-    curl -sf "$@" -o /dev/null "$url" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "$what did not come up"
-}
+source hack/lib-stack.sh
+STACK_NAME=bench-pollers
+require_tools prometheus curl openssl "$PY"
+build_targets sextant sextant_poller_client
+stack_init
 
 # --- The synthetic exporter (default families) and Prometheus (scrape every second) --------
-exporter_port=$(free_port)
-"$PY" hack/exporter/sextant_exporter.py --listen "127.0.0.1:$exporter_port" \
-  >"$tmp/exporter.log" 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:$exporter_port/metrics" "the exporter"
-
-prom_port=$(free_port)
-prom_url=http://127.0.0.1:$prom_port
-cat >"$tmp/prometheus.yml" <<EOF
-global: {scrape_interval: 1s, evaluation_interval: 1s}
-scrape_configs:
-  - job_name: synthetic
-    honor_labels: true
-    static_configs: [{targets: ["127.0.0.1:$exporter_port"]}]
-EOF
-prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tsdb" \
-  --web.listen-address="127.0.0.1:$prom_port" >"$tmp/prometheus.log" 2>&1 &
-pids+=($!)
-prom_pid=$!
-wait_for "$prom_url/-/ready" "Prometheus"
+start_exporter
+start_prometheus "$EXPORTER_PORT"
 # Until the series Sextant discovers are stored (the first scrapes landed).
 for _ in $(seq 100); do
-  curl -sf "$prom_url/api/v1/query?query=count(DCGM_FI_PROF_DRAM_ACTIVE)%2Bcount(vllm:num_requests_running)" |
+  curl -sf "$PROM_URL/api/v1/query?query=count(DCGM_FI_PROF_DRAM_ACTIVE)%2Bcount(vllm:num_requests_running)" |
     grep -q '"value"' && break
   sleep 0.2
 done
@@ -140,33 +90,17 @@ EOF
 make_pki "$tmp/pki"
 pki=$tmp/pki
 client_tls=(--cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key")
-sextant_pid=
-sextant_port=
-start_sextant() {  # start_sextant NAME TTL
+run_sextant() {  # run_sextant NAME TTL
   local name=$1 ttl=$2
-  build/sextant --bind-address 127.0.0.1 --secure-port 0 \
-    --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key" \
-    --client-ca-file "$pki/client-ca.crt" \
-    --config "$tmp/adapter-config.yaml" --prometheus-url "$prom_url" --cache-ttl "$ttl" \
-    >"$tmp/sextant-$name.log" 2>&1 &
-  sextant_pid=$!
-  pids+=("$sextant_pid")
-  sextant_port=
-  for _ in $(seq 300); do
-    sextant_port=$(sed -n 's/.*serving securely on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
-      "$tmp/sextant-$name.log" | head -n1)
-    [[ -n $sextant_port ]] && break
-    kill -0 "$sextant_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n $sextant_port ]] || die "sextant ($name) did not start"
+  start_sextant --name "$name" "$pki" --client-ca-file "$pki/client-ca.crt" \
+    --config "$tmp/adapter-config.yaml" --prometheus-url "$PROM_URL" --cache-ttl "$ttl"
   # Ready once the first discovery finished.
-  wait_for "https://127.0.0.1:$sextant_port/readyz" "Sextant ($name)" "${client_tls[@]}"
-  sed "s|^|https://127.0.0.1:$sextant_port|" "$tmp/paths.txt" >"$tmp/urls-$name.txt"
+  wait_for "https://127.0.0.1:$SEXTANT_PORT/readyz" "Sextant ($name)" "${client_tls[@]}"
+  sed "s|^|https://127.0.0.1:$SEXTANT_PORT|" "$tmp/paths.txt" >"$tmp/urls-$name.txt"
 }
 stop_sextant() {
-  kill "$sextant_pid" 2>/dev/null || true
-  wait "$sextant_pid" 2>/dev/null || true
+  kill "$SEXTANT_PID" 2>/dev/null || true
+  wait "$SEXTANT_PID" 2>/dev/null || true
 }
 
 # The sum of a counter's samples in a Prometheus text exposition on stdin.
@@ -177,46 +111,40 @@ sum_counter() {
     END { printf "%.0f\n", s }'
 }
 prom_queries() {
-  curl -sf "$prom_url/metrics" |
+  curl -sf "$PROM_URL/metrics" |
     sum_counter prometheus_http_requests_total 'handler="/api/v1/query"'
 }
-cpu_ticks() {
-  local fields
-  read -r -a fields <"/proc/$1/stat"
-  echo $(( fields[13] + fields[14] ))
-}
-
 # run NAME TTL: a fresh Sextant, POLLERS pollers for DURATION; writes $tmp/NAME.json (the
 # poller's line), $tmp/NAME.counts ("PROM_QUERIES_DELTA SEXTANT_TICKS PROM_TICKS WALL_NS") and
 # $tmp/NAME.sextant-metrics (Sextant's /metrics after the run).
 run() {
   local name=$1 ttl=$2 q0 q1 s0 s1 p0 p1 t0 t1 rc=0
-  start_sextant "$name" "$ttl"
+  run_sextant "$name" "$ttl"
   echo "bench-pollers: $name (--cache-ttl $ttl): $POLLERS pollers over $KEYS keys," \
     "one GET per ${PERIOD}s each, ${DURATION}s" >&2
   q0=$(prom_queries)
-  s0=$(cpu_ticks "$sextant_pid")
-  p0=$(cpu_ticks "$prom_pid")
+  s0=$(cpu_ticks "$SEXTANT_PID")
+  p0=$(cpu_ticks "$PROM_PID")
   t0=$(date +%s%N)
   build/sextant_poller_client --url-file "$tmp/urls-$name.txt" --pollers "$POLLERS" \
     --period "$PERIOD" --duration "$DURATION" --threads "$THREADS" \
     --ca "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
     --header "Accept: application/vnd.kubernetes.protobuf, */*" >"$tmp/$name.json" || rc=$?
   q1=$(prom_queries)
-  s1=$(cpu_ticks "$sextant_pid")
-  p1=$(cpu_ticks "$prom_pid")
+  s1=$(cpu_ticks "$SEXTANT_PID")
+  p1=$(cpu_ticks "$PROM_PID")
   t1=$(date +%s%N)
   (( rc == 0 )) || echo "bench-pollers: $name: the poller client reported errors" >&2
   cat "$tmp/$name.json" >&2
   echo "$(( q1 - q0 )) $(( s1 - s0 )) $(( p1 - p0 )) $(( t1 - t0 ))" >"$tmp/$name.counts"
-  curl -sf "${client_tls[@]}" "https://127.0.0.1:$sextant_port/metrics" \
+  curl -sf "${client_tls[@]}" "https://127.0.0.1:$SEXTANT_PORT/metrics" \
     >"$tmp/$name.sextant-metrics" || true
   stop_sextant
 }
 
 # Every key answers at least one item (checked once, through a Sextant without cache so
 # nothing is primed for the cached run).
-start_sextant check 0
+run_sextant check 0
 "$PY" - "$tmp/urls-check.txt" "$pki" <<'EOF' || die "a key has no answer"
 import json, ssl, sys, urllib.request
 urls, pki = open(sys.argv[1]).read().split(), sys.argv[2]

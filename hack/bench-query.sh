@@ -30,121 +30,51 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 METRIC=${METRIC:-vllm-requests-waiting}
 NAMESPACE=${NAMESPACE:-default}
-PY=/usr/bin/python3
 CONFIG=hack/demo/adapter-config.yaml
 METRIC_PATH=/apis/external.metrics.k8s.io/v1beta1/namespaces/$NAMESPACE/$METRIC
 
-for tool in prometheus curl ss openssl "$PY"; do
-  command -v "$tool" >/dev/null || { echo "bench-query: $tool not found" >&2; exit 1; }
-done
-
-# A configure that failed earlier leaves a cache but no build files; hack/build.sh only
-# configures when there is no cache.
-if [[ -f build/CMakeCache.txt && ! -f build/build.ninja && ! -f build/Makefile ]]; then
-  cmake -S . -B build >&2
-fi
-hack/build.sh --target sextant sextant_load_client >&2
-source hack/lib-pki.sh
-
-tmp=$(mktemp -d /tmp/sextant-bench-query.XXXXXX)
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-die() {
-  echo "bench-query: $*; logs:" >&2
-  tail -n 20 "$tmp"/*.log >&2 2>/dev/null || true
-  exit 1
-}
-
-wait_for() {  # wait_for URL WHAT [curl args...]: until URL answers 2xx (up to 60 s)
-  local url=$1 what=$2
-  shift 2
-  for _ in $(seq 600); do
-    curl -sf "$@" -o /dev/null "$url" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "$what did not come up"
-}
+source hack/lib-stack.sh
+STACK_NAME=bench-query
+require_tools prometheus curl ss openssl "$PY"
+build_targets sextant sextant_load_client
+stack_init
 
 # --- The synthetic exporter and Prometheus (scrape every second) ---------------------------
-exporter_port=$(free_port)
-"$PY" hack/exporter/sextant_exporter.py --listen "127.0.0.1:$exporter_port" \
-  >"$tmp/exporter.log" 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:$exporter_port/metrics" "the exporter"
-
-prom_port=$(free_port)
-prom_url=http://127.0.0.1:$prom_port
-cat >"$tmp/prometheus.yml" <<EOF
-global: {scrape_interval: 1s, evaluation_interval: 1s}
-scrape_configs:
-  - job_name: synthetic
-    honor_labels: true
-    static_configs: [{targets: ["127.0.0.1:$exporter_port"]}]
-EOF
-prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tsdb" \
-  --web.listen-address="127.0.0.1:$prom_port" >"$tmp/prometheus.log" 2>&1 &
-pids+=($!)
-prom_pid=$!
-wait_for "$prom_url/-/ready" "Prometheus"
+start_exporter
+start_prometheus "$EXPORTER_PORT"
 
 # --- The PromQL Sextant runs for the metric ------------------------------------------------
 # Series discovery needs the first scrape, so validate until it finds the metric.
 promql=
 for _ in $(seq 100); do
-  build/sextant validate --config "$CONFIG" --prometheus-url "$prom_url" \
+  build/sextant validate --config "$CONFIG" --prometheus-url "$PROM_URL" \
     --namespace "$NAMESPACE" >"$tmp/validate.out" 2>"$tmp/validate.log" || true
-  promql=$(awk -v m="$METRIC" '
-    $1 == "metric" && $2 == m { found = 1; next }
-    found && $1 == "promql:" { sub(/^[ \t]*promql: /, ""); print; exit }' "$tmp/validate.out")
+  promql=$(promql_of "$METRIC" "$tmp/validate.out")
   [[ -n $promql && $promql != "cannot render:"* ]] && break
   promql=
   sleep 0.2
 done
 [[ -n $promql ]] || { cat "$tmp/validate.out" >&2; die "sextant validate found no PromQL for $METRIC"; }
-encoded=$("$PY" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' \
-  "$promql")
-prom_path="/api/v1/query?query=$encoded"
+prom_path="/api/v1/query?query=$(urlencode "$promql")"
 echo "bench-query: PromQL for $METRIC in namespace $NAMESPACE: $promql" >&2
 
 # Until the expression has data (a few scrapes landed).
 for _ in $(seq 100); do
-  curl -sf "$prom_url$prom_path" | grep -q '"value"' && break
+  curl -sf "$PROM_URL$prom_path" | grep -q '"value"' && break
   sleep 0.2
 done
-curl -sf -o "$tmp/prom-answer.json" "$prom_url$prom_path" || die "the direct query failed"
+curl -sf -o "$tmp/prom-answer.json" "$PROM_URL$prom_path" || die "the direct query failed"
 
 # --- Sextant: client certificate authentication, the demo config --------------------------
 make_pki "$tmp/pki"
 pki=$tmp/pki
-build/sextant --bind-address 127.0.0.1 --secure-port 0 \
-  --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key" \
-  --client-ca-file "$pki/client-ca.crt" \
-  --config "$CONFIG" --prometheus-url "$prom_url" --cache-ttl "${CACHE_TTL:-0}" \
-  >"$tmp/sextant.log" 2>&1 &
-pids+=($!)
-sextant_pid=$!
-sextant_port=
-for _ in $(seq 300); do
-  sextant_port=$(sed -n 's/.*serving securely on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
-    "$tmp/sextant.log" | head -n1)
-  [[ -n $sextant_port ]] && break
-  kill -0 "$sextant_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -n $sextant_port ]] || die "sextant did not start"
+start_sextant "$pki" --client-ca-file "$pki/client-ca.crt" \
+  --config "$CONFIG" --prometheus-url "$PROM_URL" --cache-ttl "${CACHE_TTL:-0}"
 client_tls=(--cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key")
-wait_for "https://127.0.0.1:$sextant_port/readyz" "Sextant" "${client_tls[@]}"
+wait_for "https://127.0.0.1:$SEXTANT_PORT/readyz" "Sextant" "${client_tls[@]}"
 for _ in $(seq 100); do
   curl -sf "${client_tls[@]}" -o "$tmp/sextant-answer.json" \
-    "https://127.0.0.1:$sextant_port$METRIC_PATH" 2>/dev/null &&
+    "https://127.0.0.1:$SEXTANT_PORT$METRIC_PATH" 2>/dev/null &&
     grep -q '"value"' "$tmp/sextant-answer.json" && break
   sleep 0.2
 done
@@ -160,23 +90,17 @@ EOF
   die "Sextant and Prometheus disagree"
 
 # --- Load ----------------------------------------------------------------------------------
-# CPU time (utime + stime, in clock ticks) of a process, all its threads.
-cpu_ticks() {
-  local fields
-  read -r -a fields <"/proc/$1/stat"
-  echo $(( fields[13] + fields[14] ))
-}
 clk_tck=$(getconf CLK_TCK)
 
 # Connections Sextant holds open to Prometheus (its process owns them).
 sextant_prom_established() {
-  ss -Htnp state established "( dport = :$prom_port )" 2>/dev/null |
-    grep -c "pid=$sextant_pid," || true
+  ss -Htnp state established "( dport = :$PROM_PORT )" 2>/dev/null |
+    grep -c "pid=$SEXTANT_PID," || true
 }
 # Closed connections to or from Prometheus' port still in TIME-WAIT (60 s), whoever closed:
 # one new connection per query would add thousands during a Sextant run.
 prom_time_wait() {
-  ss -Htn state time-wait "( sport = :$prom_port or dport = :$prom_port )" 2>/dev/null | wc -l
+  ss -Htn state time-wait "( sport = :$PROM_PORT or dport = :$PROM_PORT )" 2>/dev/null | wc -l
 }
 
 # run NAME CONNECTIONS URL [client args...]: one load run; its JSON line goes to
@@ -190,30 +114,30 @@ run() {
   build/sextant_load_client --url "$url" --connections "$conns" --duration "$DURATION" \
     --warmup "$WARMUP" --expect-status 200 "$@" >"$tmp/$name.json" &
   client=$!
-  pids+=("$client")
+  track "$client"
   sleep "$WARMUP"
-  s0=$(cpu_ticks "$sextant_pid")
-  p0=$(cpu_ticks "$prom_pid")
+  s0=$(cpu_ticks "$SEXTANT_PID")
+  p0=$(cpu_ticks "$PROM_PID")
   t0=$(date +%s%N)
   sleep "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')"
   established=$(sextant_prom_established)
   wait "$client" || echo "bench-query: $name: the load client reported errors" >&2
   echo "$established $(( $(prom_time_wait) - tw0 ))" >"$tmp/$name.sockets"
-  s1=$(cpu_ticks "$sextant_pid")
-  p1=$(cpu_ticks "$prom_pid")
+  s1=$(cpu_ticks "$SEXTANT_PID")
+  p1=$(cpu_ticks "$PROM_PID")
   t1=$(date +%s%N)
   echo "$(( s1 - s0 )) $(( p1 - p0 )) $clk_tck $(( t1 - t0 ))" >"$tmp/$name.cpu"
   cat "$tmp/$name.json" >&2
 }
 
-sextant_url=https://127.0.0.1:$sextant_port$METRIC_PATH
+sextant_url=https://127.0.0.1:$SEXTANT_PORT$METRIC_PATH
 sextant_args=(--ca "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key")
 loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
 run "sextant-c$CONNECTIONS" "$CONNECTIONS" "$sextant_url" "${sextant_args[@]}"
-run "prometheus-c$CONNECTIONS" "$CONNECTIONS" "$prom_url$prom_path"
+run "prometheus-c$CONNECTIONS" "$CONNECTIONS" "$PROM_URL$prom_path"
 if [[ $CONNECTIONS != 1 ]]; then
   run sextant-c1 1 "$sextant_url" "${sextant_args[@]}"
-  run prometheus-c1 1 "$prom_url$prom_path"
+  run prometheus-c1 1 "$PROM_URL$prom_path"
 fi
 loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
