@@ -12,8 +12,9 @@
 
 ARG DEBIAN_RELEASE=bookworm
 # What the runtime stage installs: the packages of every library the binary links, plus
-# ca-certificates (HTTPS to Prometheus). libgrpc++1.51 is for the KEDA external scaler (gRPC).
-ARG RUNTIME_PACKAGES="ca-certificates libcpp-httplib0.11 libssl3 libyaml-cpp0.7 libprotobuf32 libgrpc++1.51 libprometheus-cpp-core1.0 libre2-9 libhwy1 libbrotli1 zlib1g libstdc++6 libgcc-s1 libc6"
+# ca-certificates (HTTPS to Prometheus). libgrpc++1.51 is for the KEDA external scaler (gRPC),
+# with libgrpc29, libabsl20220623 and libc-ares2 that it links.
+ARG RUNTIME_PACKAGES="ca-certificates libcpp-httplib0.11 libssl3 libyaml-cpp0.7 libprotobuf32 libgrpc++1.51 libgrpc29 libabsl20220623 libc-ares2 libprometheus-cpp-core1.0 libre2-9 libhwy1 libbrotli1 zlib1g libstdc++6 libgcc-s1 libc6"
 
 # ---------------------------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE} AS builder

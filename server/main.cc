@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <iostream>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "apiserver/authenticator.h"
 #include "apiserver/authorizer.h"
 #include "common/log.h"
+#include "server/grpc_server.h"
 #include "server/http_server.h"
 #include "server/options.h"
 #include "server/provider_factory.h"
@@ -157,11 +159,41 @@ int Run(const ServerOptions& options) {
   }
   SEXTANT_LOG(INFO) << "serving securely on " << options.bind_address << ":" << *port;
 
+  // KEDA external scaler (gRPC); TLS by default with the HTTPS serving pair.
+  std::unique_ptr<GrpcServer> grpc_server;
+  if (options.grpc_port != 0) {
+    GrpcServerOptions grpc_options;
+    grpc_options.bind_address = options.bind_address;
+    grpc_options.port = options.grpc_port;
+    grpc_options.insecure = options.grpc_insecure;
+    grpc_options.client_ca_file = options.grpc_client_ca_file;
+    if (!options.grpc_tls_cert_file.empty()) {
+      grpc_options.cert_file = options.grpc_tls_cert_file;
+      grpc_options.key_file = options.grpc_tls_private_key_file;
+    } else if (!options.tls_cert_file.empty()) {
+      grpc_options.cert_file = options.tls_cert_file;
+      grpc_options.key_file = options.tls_private_key_file;
+    } else {
+      grpc_options.cert_file = options.cert_dir + "/apiserver.crt";
+      grpc_options.key_file = options.cert_dir + "/apiserver.key";
+    }
+    grpc_server = std::make_unique<GrpcServer>(grpc_options, provider);
+    auto grpc_port = grpc_server->Start();
+    if (!grpc_port.ok()) {
+      SEXTANT_LOG(ERROR) << grpc_port.status().message();
+      return 1;
+    }
+    SEXTANT_LOG(INFO) << "serving KEDA external scaler (gRPC) on " << options.bind_address << ":"
+                      << *grpc_port << (options.grpc_insecure ? " (plaintext)" : " (TLS)");
+  }
+
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&signals, &sig);
     SEXTANT_LOG(INFO) << "received signal " << sig << ", shutting down";
     server.BeginShutdown();
+    // KEDA's streams end and gRPC stops before the HTTPS drain.
+    if (grpc_server) grpc_server->Shutdown(std::chrono::seconds(5));
     std::this_thread::sleep_for(options.shutdown_delay);
     server.Stop();
     if (server.WaitForDrain(std::chrono::steady_clock::now() + options.shutdown_timeout)) {

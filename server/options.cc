@@ -202,6 +202,22 @@ std::vector<Flag> Flags(ServerOptions& o, std::map<std::string, bool>& touched) 
       {"metrics-max-age", "how far back series discovery looks (default: the relist "
        "interval)", false, [&o](const std::string& v) {
          return SetDuration("metrics-max-age", v, &o.metrics_max_age); }},
+      {"grpc-port", "KEDA external scaler gRPC port (default 0 = off; the manifests use 9443)",
+       false, [&o](const std::string& v) { return SetInt("grpc-port", v, 0, 65535, &o.grpc_port); }},
+      {"grpc-tls-cert-file", "gRPC serving certificate (PEM; default: the HTTPS serving "
+       "certificate)", false, str(&o.grpc_tls_cert_file)},
+      {"grpc-tls-private-key-file", "gRPC serving key (PEM; default: the HTTPS serving key)",
+       false, str(&o.grpc_tls_private_key_file)},
+      {"grpc-client-ca-file", "require gRPC client certificates signed by this CA bundle "
+       "(default: none required)", false, str(&o.grpc_client_ca_file)},
+      {"grpc-insecure", "serve gRPC in plaintext instead of TLS (default false)", true,
+       [&o](const std::string& v) {
+         if (v != "" && v != "true" && v != "false") {
+           return InvalidArgumentError("--grpc-insecure: want true or false");
+         }
+         o.grpc_insecure = v != "false";
+         return OkStatus();
+       }},
       {"v", "log verbosity (default 0)", false,
        [&o](const std::string& v) { return SetInt("v", v, 0, 10, &o.verbosity); }},
       {"help", "print this help", true,
@@ -284,6 +300,10 @@ Result<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
   if (options.tls_cert_file.empty() != options.tls_private_key_file.empty()) {
     return InvalidArgumentError(
         "--tls-cert-file and --tls-private-key-file must be given together");
+  }
+  if (options.grpc_tls_cert_file.empty() != options.grpc_tls_private_key_file.empty()) {
+    return InvalidArgumentError(
+        "--grpc-tls-cert-file and --grpc-tls-private-key-file must be given together");
   }
   return options;
 }

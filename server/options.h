@@ -97,6 +97,18 @@ struct ServerOptions {
   std::chrono::milliseconds metrics_relist_interval{60000};
   // Default: 0 (= the relist interval). How far back series discovery looks.
   std::chrono::milliseconds metrics_max_age{0};
+  // KEDA external scaler (server/keda_scaler.h, server/grpc_server.h).
+  // Default: 0 (off). The gRPC port (the manifests use 9443).
+  int grpc_port = 0;
+  // Default: empty (= the HTTPS serving pair: --tls-cert-file/--tls-private-key-file or the
+  // self-signed one in --cert-dir).
+  std::string grpc_tls_cert_file;
+  std::string grpc_tls_private_key_file;
+  // Default: empty (no client certificates). Set: client certificates are required and
+  // verified against this bundle.
+  std::string grpc_client_ca_file;
+  // Default: false. true serves plaintext gRPC (KEDA without TLS metadata, or a mesh).
+  bool grpc_insecure = false;
   // Default: 0. Log verbosity.
   int verbosity = 0;
   bool show_help = false;
