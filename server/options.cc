@@ -186,8 +186,8 @@ std::vector<Flag> Flags(ServerOptions& o, std::map<std::string, bool>& touched) 
       {"max-staleness", "when Prometheus fails, the last good answer is served up to this age "
        "(default 2m)", false,
        [&o](const std::string& v) { return SetDuration("max-staleness", v, &o.max_staleness); }},
-      {"cache-memory-limit", "bound of the cache's memory, a quantity such as 256Mi "
-       "(default 256Mi)", false, [&o](const std::string& v) {
+      {"cache-memory-limit", "bound of the result cache and the signals' window store "
+       "together, a quantity such as 256Mi (default 256Mi)", false, [&o](const std::string& v) {
          auto q = apiserver::Quantity::Parse(v);
          if (!q.ok() || q->Sign() <= 0) {
            return InvalidArgumentError("--cache-memory-limit: want a positive quantity such as "

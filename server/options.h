@@ -91,7 +91,8 @@ struct ServerOptions {
   std::chrono::milliseconds cache_keep_warm{300000};
   // Default: 2m. When Prometheus fails, the last good answer is served up to this age.
   std::chrono::milliseconds max_staleness{120000};
-  // Default: 256Mi. Bound of the cache's accounted bytes (a Kubernetes quantity).
+  // Default: 256Mi. Bound of the accounted bytes of the result cache and the signals' window
+  // store together (half each when signals are configured); a Kubernetes quantity.
   int64_t cache_memory_limit_bytes = int64_t{256} << 20;
   // Default: 1m. How often series discovery runs.
   std::chrono::milliseconds metrics_relist_interval{60000};

@@ -22,7 +22,7 @@ Result<std::chrono::milliseconds> SectionDuration(const std::string& text, const
 
 // The result cache in front of `client`, or null when --cache-ttl=0 turns it off.
 Result<std::unique_ptr<query::CachingPrometheusClient>> BuildCache(
-    const ServerOptions& options, query::PrometheusClient& client) {
+    const ServerOptions& options, query::PrometheusClient& client, std::size_t memory_limit) {
   if (options.cache_ttl.count() == 0) {
     SEXTANT_LOG(INFO) << "--cache-ttl=0: every request queries Prometheus";
     return std::unique_ptr<query::CachingPrometheusClient>();
@@ -31,7 +31,7 @@ Result<std::unique_ptr<query::CachingPrometheusClient>> BuildCache(
   cache_options.ttl = options.cache_ttl;
   cache_options.keep_warm = options.cache_keep_warm;
   cache_options.max_staleness = options.max_staleness;
-  cache_options.memory_limit_bytes = static_cast<std::size_t>(options.cache_memory_limit_bytes);
+  cache_options.memory_limit_bytes = memory_limit;
   return query::CachingPrometheusClient::Create(client, RealClock(), cache_options);
 }
 
@@ -108,7 +108,11 @@ Result<ProviderBundle> BuildProvider(const ServerOptions& options) {
   auto client = query::HttpPrometheusClient::Create(*client_options);
   if (!client.ok()) return client.status();
   bundle.client = std::move(*client);
-  auto cache = BuildCache(options, *bundle.client);
+  // --cache-memory-limit bounds the result cache and the window store together: with
+  // signals, each gets half.
+  const auto memory_limit = static_cast<std::size_t>(options.cache_memory_limit_bytes);
+  const std::size_t cache_share = config->signals.empty() ? memory_limit : memory_limit / 2;
+  auto cache = BuildCache(options, *bundle.client, cache_share);
   if (!cache.ok()) return cache.status();
   bundle.cache = std::move(*cache);
   query::PrometheusClient* backend =
@@ -130,8 +134,7 @@ Result<ProviderBundle> BuildProvider(const ServerOptions& options) {
   scaling::WindowStoreOptions store_options;
   store_options.ttl = options.cache_ttl;
   store_options.max_staleness = options.max_staleness;
-  store_options.memory_limit_bytes =
-      static_cast<std::size_t>(options.cache_memory_limit_bytes);
+  store_options.memory_limit_bytes = memory_limit - cache_share;
   auto store = scaling::WindowStore::Create(*bundle.client, RealClock(), store_options);
   if (!store.ok()) return store.status();
   bundle.window_store = std::move(*store);
