@@ -43,14 +43,6 @@ require_tools prometheus curl openssl "$PY"
 build_targets sextant sextant_load_client
 stack_init
 
-# prom_value PROMQL: the first sample's value of an instant query ("" when none).
-prom_value() {
-  curl -sf "$PROM_URL/api/v1/query?query=$(urlencode "$1")" | "$PY" -c '
-import json, sys
-r = json.load(sys.stdin)["data"]["result"]
-print(r[0]["value"][1] if r else "")'
-}
-
 # --- The fleet exporter and Prometheus (scrape every second) -------------------------------
 start_exporter --only dcgm --gpu-nodes "$GPU_NODES" --gpus-per-node "$GPUS_PER_NODE"
 start_prometheus --job "$JOB" "$EXPORTER_PORT"

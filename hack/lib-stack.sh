@@ -21,6 +21,8 @@
 #                             ADDR:PORT" in its log: sextant.log, or sextant-NAME.log)
 #   cpu_ticks PID...          CPU time (utime + stime, clock ticks) of the processes, all threads
 #   urlencode STRING          percent-encodes every reserved character
+#   prom_value PROMQL         the first sample's value of an instant query to $PROM_URL
+#                             ("" when none)
 #   promql_of METRIC FILE     the PromQL that `sextant validate` output FILE gives METRIC
 # Needs curl, openssl and Debian's /usr/bin/python3.
 # shellcheck shell=bash
@@ -143,6 +145,13 @@ cpu_ticks() {
 
 urlencode() {
   "$PY" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"
+}
+
+prom_value() {
+  curl -sf "$PROM_URL/api/v1/query?query=$(urlencode "$1")" | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+print(r[0]["value"][1] if r else "")'
 }
 
 promql_of() {
