@@ -1,19 +1,9 @@
 #include "scaling/composite_provider.h"
 
-#include <algorithm>
-#include <cctype>
-
 #include "common/log.h"
+#include "scaling/provider_util.h"
 
 namespace sextant::scaling {
-namespace {
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-}  // namespace
 
 CompositeProvider::CompositeProvider(std::unique_ptr<SignalProvider> signals,
                                      std::unique_ptr<apiserver::ExternalMetricsProvider> rules)

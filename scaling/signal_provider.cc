@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "scaling/provider_util.h"
 #include "scaling/selector_matchers.h"
 
 namespace sextant::scaling {
@@ -16,33 +17,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-std::string Join(const std::vector<std::string>& values, const char* sep) {
-  std::string out;
-  for (const std::string& v : values) {
-    if (!out.empty()) out += sep;
-    out += v;
-  }
-  return out;
-}
-
-// As in the rule provider: keep the code, make the message safe for API clients.
-Status ClientSafe(const Status& status, const std::string& metric) {
-  switch (status.code()) {
-    case StatusCode::kUnavailable:
-    case StatusCode::kDeadlineExceeded:
-      return {status.code(), "the metrics backend is unavailable"};
-    case StatusCode::kBackendRejected:
-      return BackendRejectedError("the backend rejected the query of metric \"" + metric + "\"");
-    default:
-      return InternalError("metric \"" + metric + "\" could not be computed");
-  }
-}
 
 // The values of the `by` labels, as one key.
 std::string GroupKey(const SeriesWindow& s, const std::vector<std::string>& by) {

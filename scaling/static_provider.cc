@@ -10,14 +10,10 @@
 #include <sstream>
 #include <thread>
 
+#include "scaling/provider_util.h"
+
 namespace sextant::scaling {
 namespace {
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 std::string Where(const std::string& source, const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();

@@ -58,11 +58,21 @@
 
 #include <httplib.h>
 
+#include "bench_client.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using sextant::bench::AddHeader;
+using sextant::bench::Clock;
+using sextant::bench::CountHandshakes;
+using sextant::bench::ErrorReporter;
+using sextant::bench::MakeClients;
+using sextant::bench::MaxUs;
+using sextant::bench::ParseTarget;
+using sextant::bench::PercentileUs;
+using sextant::bench::Target;
 
-struct Flags {
+struct Flags : sextant::bench::ClientFlags {
   std::vector<std::string> urls;
   std::string url_file;
   int pollers = 1000;
@@ -70,19 +80,6 @@ struct Flags {
   double duration_s = 60;
   int threads = 16;
   uint64_t seed = 1;
-  std::string cert;
-  std::string key;
-  std::string ca;
-  bool insecure = false;
-  httplib::Headers headers;
-  int expect_status = 200;
-};
-
-struct Target {
-  bool https = false;
-  std::string host;
-  int port = 0;
-  std::string path;
 };
 
 // One due poll in the shared queue.
@@ -110,94 +107,31 @@ struct ThreadResult {
   std::exit(2);
 }
 
-bool ParseTarget(const std::string& url, Target* target) {
-  std::string rest;
-  if (url.rfind("https://", 0) == 0) {
-    target->https = true;
-    rest = url.substr(8);
-  } else if (url.rfind("http://", 0) == 0) {
-    rest = url.substr(7);
-  } else {
-    return false;
-  }
-  size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  target->path = slash == std::string::npos ? "/" : rest.substr(slash);
-  size_t colon = authority.rfind(':');
-  if (colon == std::string::npos || authority.back() == ']') {
-    target->host = authority;
-    target->port = target->https ? 443 : 80;
-  } else {
-    target->host = authority.substr(0, colon);
-    try {
-      target->port = std::stoi(authority.substr(colon + 1));
-    } catch (...) {
-      return false;
-    }
-  }
-  if (target->host.size() > 1 && target->host.front() == '[' && target->host.back() == ']') {
-    target->host = target->host.substr(1, target->host.size() - 2);
-  }
-  return !target->host.empty() && target->port > 0 && target->port < 65536;
-}
-
 Flags ParseFlags(int argc, char** argv) {
   Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    bool has_value = false;
-    if (arg.rfind("--", 0) != 0) Usage("unexpected argument " + arg);
-    size_t eq = arg.find('=');
-    if (eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    if (arg == "--insecure") {
-      flags.insecure = true;
-      continue;
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) Usage("missing value for " + arg);
-      value = argv[++i];
-    }
-    try {
-      if (arg == "--url") {
-        flags.urls.push_back(value);
-      } else if (arg == "--url-file") {
-        flags.url_file = value;
-      } else if (arg == "--pollers") {
-        flags.pollers = std::stoi(value);
-      } else if (arg == "--period") {
-        flags.period_s = std::stod(value);
-      } else if (arg == "--duration") {
-        flags.duration_s = std::stod(value);
-      } else if (arg == "--threads") {
-        flags.threads = std::stoi(value);
-      } else if (arg == "--seed") {
-        flags.seed = std::stoull(value);
-      } else if (arg == "--cert") {
-        flags.cert = value;
-      } else if (arg == "--key") {
-        flags.key = value;
-      } else if (arg == "--ca") {
-        flags.ca = value;
-      } else if (arg == "--header") {
-        size_t colon = value.find(':');
-        if (colon == std::string::npos || colon == 0) Usage("--header wants \"K: V\"");
-        std::string name = value.substr(0, colon);
-        size_t start = value.find_first_not_of(" \t", colon + 1);
-        flags.headers.emplace(name, start == std::string::npos ? "" : value.substr(start));
-      } else if (arg == "--expect-status") {
-        flags.expect_status = std::stoi(value);
-      } else {
-        Usage("unknown flag " + arg);
-      }
-    } catch (const std::exception&) {
-      Usage("malformed value for " + arg + ": " + value);
-    }
-  }
+  sextant::bench::ParseClientFlags(
+      argc, argv, &flags,
+      [&flags](const std::string& arg, const std::string& value) {
+        if (arg == "--url") {
+          flags.urls.push_back(value);
+        } else if (arg == "--url-file") {
+          flags.url_file = value;
+        } else if (arg == "--pollers") {
+          flags.pollers = std::stoi(value);
+        } else if (arg == "--period") {
+          flags.period_s = std::stod(value);
+        } else if (arg == "--duration") {
+          flags.duration_s = std::stod(value);
+        } else if (arg == "--threads") {
+          flags.threads = std::stoi(value);
+        } else if (arg == "--seed") {
+          flags.seed = std::stoull(value);
+        } else {
+          return false;
+        }
+        return true;
+      },
+      Usage);
   if (!flags.url_file.empty()) {
     std::ifstream in(flags.url_file);
     if (!in) Usage("cannot read --url-file " + flags.url_file);
@@ -216,63 +150,6 @@ Flags ParseFlags(int argc, char** argv) {
   if (!(flags.duration_s > 0)) Usage("--duration must be positive");
   if (flags.cert.empty() != flags.key.empty()) Usage("--cert and --key go together");
   return flags;
-}
-
-// Describes the first few errors on stderr, across all threads.
-class ErrorReporter {
- public:
-  void Report(const std::string& what) {
-    if (reported_.fetch_add(1, std::memory_order_relaxed) >= kMaxReported) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    std::fprintf(stderr, "sextant_poller_client: error: %s\n", what.c_str());
-  }
-
- private:
-  static constexpr int kMaxReported = 5;
-  std::atomic<int> reported_{0};
-  std::mutex mu_;
-};
-
-// The same client set-up as sextant_load_client (see load_client.cc for why the CA is loaded
-// here rather than through httplib's own verification).
-std::unique_ptr<httplib::ClientImpl> MakeClient(const Flags& flags, const Target& target,
-                                                std::atomic<long>& tcp_connects) {
-  std::unique_ptr<httplib::ClientImpl> client;
-  if (target.https) {
-    auto ssl = flags.cert.empty()
-                   ? std::make_unique<httplib::SSLClient>(target.host, target.port)
-                   : std::make_unique<httplib::SSLClient>(target.host, target.port, flags.cert,
-                                                          flags.key);
-    if (!ssl->is_valid()) return nullptr;
-    ssl->enable_server_certificate_verification(false);
-    if (!flags.insecure) {
-      SSL_CTX* ctx = ssl->ssl_context();
-      if (SSL_CTX_load_verify_locations(ctx, flags.ca.c_str(), nullptr) != 1) {
-        std::fprintf(stderr, "sextant_poller_client: cannot load --ca %s\n", flags.ca.c_str());
-        return nullptr;
-      }
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-      X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
-      if (X509_VERIFY_PARAM_set1_ip_asc(param, target.host.c_str()) != 1 &&
-          X509_VERIFY_PARAM_set1_host(param, target.host.c_str(), 0) != 1) {
-        return nullptr;
-      }
-    }
-    client = std::move(ssl);
-  } else {
-    client = std::make_unique<httplib::ClientImpl>(target.host, target.port);
-  }
-  client->set_keep_alive(true);
-  client->set_tcp_nodelay(true);
-  client->set_url_encode(false);  // paths and queries are sent as given
-  client->set_socket_options([&tcp_connects](socket_t) {
-    tcp_connects.fetch_add(1, std::memory_order_relaxed);
-  });
-  client->set_connection_timeout(5, 0);
-  client->set_read_timeout(10, 0);
-  client->set_write_timeout(10, 0);
-  client->set_default_headers(flags.headers);
-  return client;
 }
 
 // The time-ordered queue of due polls, shared by the workers.
@@ -357,14 +234,6 @@ void RunWorker(const Flags& flags, const std::vector<std::string>& paths, int ur
   }
 }
 
-// Nearest-rank percentile of sorted values, in microseconds.
-double PercentileUs(const std::vector<int64_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  rank = std::clamp<size_t>(rank, 1, sorted.size());
-  return static_cast<double>(sorted[rank - 1]) / 1000.0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -387,19 +256,9 @@ int main(int argc, char** argv) {
   std::atomic<long> tcp_connects{0};  // outlives the clients, whose callbacks count into it
   std::vector<std::unique_ptr<httplib::ClientImpl>> clients;
   std::vector<SSL_CTX*> ssl_contexts;
-  for (int i = 0; i < flags.threads; ++i) {
-    auto client = MakeClient(flags, target, tcp_connects);
-    if (!client) {
-      std::fprintf(stderr,
-                   "sextant_poller_client: cannot set up the TLS client (--cert %s, --key %s, "
-                   "--ca %s)\n",
-                   flags.cert.c_str(), flags.key.c_str(), flags.ca.c_str());
-      return 2;
-    }
-    if (target.https) {
-      ssl_contexts.push_back(static_cast<httplib::SSLClient&>(*client).ssl_context());
-    }
-    clients.push_back(std::move(client));
+  if (!MakeClients(flags, target, flags.threads, tcp_connects, "sextant_poller_client",
+                   &clients, &ssl_contexts)) {
+    return 2;
   }
 
   using Seconds = std::chrono::duration<double>;
@@ -417,7 +276,7 @@ int main(int argc, char** argv) {
     if (first < end) schedule.Add(Due{first, i});
   }
 
-  ErrorReporter reporter;
+  ErrorReporter reporter("sextant_poller_client");
   std::vector<ThreadResult> results(flags.threads);
   std::vector<std::thread> threads;
   threads.reserve(flags.threads);
@@ -428,8 +287,7 @@ int main(int argc, char** argv) {
   }
   for (std::thread& thread : threads) thread.join();
 
-  long handshakes = 0;
-  for (SSL_CTX* ctx : ssl_contexts) handshakes += SSL_CTX_sess_connect(ctx);
+  long handshakes = CountHandshakes(ssl_contexts);
 
   std::vector<int64_t> latencies;
   std::vector<int64_t> slips;
@@ -455,9 +313,9 @@ int main(int argc, char** argv) {
       latencies.size(), errors, flags.pollers, std::min(flags.pollers, url_count), flags.threads,
       flags.period_s, flags.duration_s, seconds, rounds, rate, PercentileUs(latencies, 0.50),
       PercentileUs(latencies, 0.90), PercentileUs(latencies, 0.99),
-      latencies.empty() ? 0.0 : static_cast<double>(latencies.back()) / 1000.0,
+      MaxUs(latencies),
       PercentileUs(slips, 0.50), PercentileUs(slips, 0.99),
-      slips.empty() ? 0.0 : static_cast<double>(slips.back()) / 1000.0, handshakes,
+      MaxUs(slips), handshakes,
       tcp_connects.load());
   std::fflush(stdout);
   return (errors == 0 && !latencies.empty()) ? 0 : 1;
