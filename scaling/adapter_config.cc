@@ -154,11 +154,7 @@ class Loader {
           }
           if (key == "prometheus") return ParsePrometheus(v, k, &config->prometheus);
           if (key == "signals") return ParseSignals(doc_, v, k, &config->signals);
-          // catalog: reserved.
-          if (v.IsNull() || ((v.IsMap() || v.IsSequence()) && v.size() == 0)) return OkStatus();
-          return doc_.Error(v, k, key,
-                            "is reserved for Sextant's signal catalog and must be empty in this "
-                            "version");
+          return ParseCatalog(doc_, v, k, &config->catalog);
         });
   }
 

@@ -27,8 +27,8 @@
 //   prometheus: {...}               # Sextant: how to reach Prometheus; see PrometheusSection.
 //   signals: [...]                  # Sextant: windowed statistics computed in-process; see
 //                                   # scaling/signal_config.h. Default: none.
-//   catalog:                        # reserved for Sextant's signal catalog: only an empty
-//                                   # value is accepted for now.
+//   catalog: {...}                  # Sextant: turns built-in catalog entries off, sets the GPU
+//                                   # headroom; see scaling/catalog_config.h. Default: all on.
 //
 // `$1`, `${name}` in `as` expand like Go's Regexp.Expand: `$1x` names the group "1x" (empty
 // output); write `${1}x`. `$$` is a literal `$`.
@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "scaling/catalog_config.h"
 #include "scaling/query_template.h"
 #include "scaling/signal_config.h"
 
@@ -161,6 +162,7 @@ struct AdapterConfig {
   std::size_t ignored_resource_rules = 0;  // keys of `resourceRules` other than `window`
   PrometheusSection prometheus;
   std::vector<SignalSpec> signals;  // file order. Default: none
+  CatalogConfig catalog;            // Default: every entry on
 };
 
 // Reads and parses `path`.

@@ -6,8 +6,9 @@
 namespace sextant::scaling {
 
 CompositeProvider::CompositeProvider(std::unique_ptr<SignalProvider> signals,
-                                     std::unique_ptr<apiserver::ExternalMetricsProvider> rules)
-    : signals_(std::move(signals)), rules_(std::move(rules)) {
+                                     std::unique_ptr<apiserver::ExternalMetricsProvider> rules,
+                                     std::unique_ptr<CatalogProvider> catalog)
+    : signals_(std::move(signals)), rules_(std::move(rules)), catalog_(std::move(catalog)) {
   if (signals_ && !signals_->signals().empty()) {
     std::string names;
     for (const SignalSpec& s : signals_->signals()) {
@@ -18,22 +19,54 @@ CompositeProvider::CompositeProvider(std::unique_ptr<SignalProvider> signals,
                                    "shadowed by the signal"
                                  : "");
   }
+  if (catalog_) {
+    SEXTANT_LOG(INFO) << "serving " << catalog_->entries().size()
+                      << " entries of the built-in catalog; a signal or rule metric of the same "
+                         "name replaces an entry";
+  }
+}
+
+void CompositeProvider::ReportClash(const std::string& name, const char* message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reported_clashes_.insert(Lower(name)).second) {
+    SEXTANT_LOG(WARNING) << "metric \"" << name << "\" " << message;
+  }
+}
+
+bool CompositeProvider::RulesList(const std::string& name) {
+  if (!rules_) return false;
+  const std::string lowered = Lower(name);
+  for (const apiserver::ExternalMetricInfo& info : rules_->ListExternalMetrics()) {
+    if (Lower(info.name) == lowered) return true;
+  }
+  return false;
 }
 
 std::vector<apiserver::ExternalMetricInfo> CompositeProvider::ListExternalMetrics() {
   std::vector<apiserver::ExternalMetricInfo> out;
+  std::set<std::string> taken;
   if (signals_) out = signals_->ListExternalMetrics();
-  if (!rules_) return out;
-  for (apiserver::ExternalMetricInfo& info : rules_->ListExternalMetrics()) {
-    if (signals_ && signals_->Serves(info.name)) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (reported_clashes_.insert(Lower(info.name)).second) {
-        SEXTANT_LOG(WARNING) << "metric \"" << info.name
-                             << "\" is both a signal and a rule's metric: the signal is served";
+  for (const apiserver::ExternalMetricInfo& info : out) taken.insert(Lower(info.name));
+  if (rules_) {
+    for (apiserver::ExternalMetricInfo& info : rules_->ListExternalMetrics()) {
+      if (signals_ && signals_->Serves(info.name)) {
+        ReportClash(info.name, "is both a signal and a rule's metric: the signal is served");
+        continue;
       }
-      continue;
+      taken.insert(Lower(info.name));
+      out.push_back(std::move(info));
     }
-    out.push_back(std::move(info));
+  }
+  if (catalog_) {
+    for (apiserver::ExternalMetricInfo& info : catalog_->ListExternalMetrics()) {
+      if (taken.count(Lower(info.name))) {
+        ReportClash(info.name,
+                    "is defined in the config and in the built-in catalog: the config's "
+                    "definition is served");
+        continue;
+      }
+      out.push_back(std::move(info));
+    }
   }
   return out;
 }
@@ -43,12 +76,16 @@ Result<std::vector<apiserver::ExternalMetricValue>> CompositeProvider::GetExtern
   if (signals_ && signals_->Serves(request.metric_name)) {
     return signals_->GetExternalMetric(request);
   }
+  if (catalog_ && catalog_->Serves(request.metric_name) && !RulesList(request.metric_name)) {
+    return catalog_->GetExternalMetric(request);
+  }
   if (rules_) return rules_->GetExternalMetric(request);
   return NotFoundError("the server could not find the metric \"" + request.metric_name + "\"");
 }
 
 bool CompositeProvider::Ready() const {
-  return (!signals_ || signals_->Ready()) && (!rules_ || rules_->Ready());
+  return (!signals_ || signals_->Ready()) && (!rules_ || rules_->Ready()) &&
+         (!catalog_ || catalog_->Ready());
 }
 
 }  // namespace sextant::scaling

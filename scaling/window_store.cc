@@ -220,6 +220,30 @@ WindowStore::Subscription& WindowStore::Subscribe(const std::string& selector, T
   return *it->second;
 }
 
+Result<query::QueryResult> WindowStore::FetchParts(const std::string& selector,
+                                                   const std::string& range_suffix, int64_t t,
+                                                   query::PrometheusClient::Deadline deadline,
+                                                   std::string* last_expr) {
+  query::QueryResult merged;
+  merged.type = query::QueryResult::Type::kMatrix;
+  size_t begin = 0;
+  while (begin <= selector.size()) {
+    size_t end = selector.find('\n', begin);
+    if (end == std::string::npos) end = selector.size();
+    *last_expr = selector.substr(begin, end - begin) + range_suffix;
+    Result<query::QueryResult> answer = client_.Query(
+        *last_expr, query::PrometheusClient::SystemTime(std::chrono::milliseconds(t)), deadline);
+    if (!answer.ok()) return answer.status();
+    if (answer->type != query::QueryResult::Type::kMatrix) {
+      return InternalError("window store: the answer to " + *last_expr + " is not a matrix");
+    }
+    for (query::RangeSeries& rs : answer->matrix) merged.matrix.push_back(std::move(rs));
+    for (std::string& w : answer->warnings) merged.warnings.push_back(std::move(w));
+    begin = end + 1;
+  }
+  return merged;
+}
+
 Status WindowStore::Read(const std::string& selector, std::chrono::milliseconds window,
                          query::PrometheusClient::Deadline deadline, const Reader& reader) {
   std::unique_lock<std::mutex> lock(mu_);
@@ -257,11 +281,11 @@ Status WindowStore::Read(const std::string& selector, std::chrono::milliseconds 
     const bool full = !covers || t - sub.last_t + options_.overlap.count() >= effective.count();
     const std::chrono::milliseconds range =
         full ? effective : std::chrono::milliseconds(t - sub.last_t + options_.overlap.count());
-    const std::string expr = selector + "[" + FormatPromqlDuration(range) + "]";
+    const std::string suffix = "[" + FormatPromqlDuration(range) + "]";
     sub.refreshing = true;
     lock.unlock();
-    Result<query::QueryResult> answer = client_.Query(
-        expr, query::PrometheusClient::SystemTime(std::chrono::milliseconds(t)), deadline);
+    std::string expr;
+    Result<query::QueryResult> answer = FetchParts(selector, suffix, t, deadline, &expr);
     lock.lock();
     sub.refreshing = false;
     fetched_.notify_all();

@@ -23,6 +23,11 @@
 // start). Window selection follows the Prometheus in use: kV2 (e.g. Debian's 2.42) selects
 // samples in [t - W, t], kV3 in (t - W, t]. Default: kV2.
 //
+// Several selectors, one subscription: a selector string may list selectors separated by
+// newlines ("a{x=\"1\"}\nb{y=\"2\"}"; a rendered selector never holds a raw newline).
+// Each is fetched at the same t in every refresh and their series are served together, so a
+// reader combining several metrics sees them all evaluated at one time. A refresh fails when
+// any part fails.
 // Series. Samples are stored once per series (full label set) however many subscriptions
 // match it, in a sliding columnar buffer: values as doubles, timestamps as int32 millisecond
 // offsets from a per-series base (12 bytes per sample), live samples contiguous (when the end
@@ -152,6 +157,13 @@ class WindowStore {
   using TimePoint = std::chrono::steady_clock::time_point;
 
   WindowStore(query::PrometheusClient& client, const Clock& clock, WindowStoreOptions options);
+
+  // Fetches every newline-separated part of `selector` with `range_suffix` at t, as one
+  // matrix. `last_expr` names the last query tried (for messages). Called without mu_.
+  Result<query::QueryResult> FetchParts(const std::string& selector,
+                                        const std::string& range_suffix, int64_t t,
+                                        query::PrometheusClient::Deadline deadline,
+                                        std::string* last_expr);
 
   // The following REQUIRE mu_ held.
   Subscription& Subscribe(const std::string& selector, TimePoint now);

@@ -1,6 +1,9 @@
 #include "server/provider_factory.h"
 
+#include <algorithm>
+
 #include "common/log.h"
+#include "scaling/catalog.h"
 #include "scaling/composite_provider.h"
 #include "scaling/external_rule_provider.h"
 #include "scaling/static_provider.h"
@@ -91,14 +94,17 @@ Result<ProviderBundle> BuildProvider(const ServerOptions& options) {
     bundle.provider = std::move(*provider);
     return bundle;
   }
-  if (options.config_file.empty()) {
-    SEXTANT_LOG(WARNING) << "no metrics source configured (--config or --static-metrics): "
-                            "serving an empty metric list";
+  if (options.config_file.empty() && !options.prometheus.url) {
+    SEXTANT_LOG(WARNING) << "no metrics source configured (--config, --prometheus-url or "
+                            "--static-metrics): serving an empty metric list";
     bundle.provider = std::make_unique<scaling::StaticProvider>(
         std::vector<scaling::StaticProvider::Metric>{});
     return bundle;
   }
-  auto config = scaling::LoadAdapterConfig(options.config_file);
+  // Without a file (only --prometheus-url): no rules, no signals, the whole catalog.
+  auto config = options.config_file.empty() ? Result<scaling::AdapterConfig>(
+                                                  scaling::AdapterConfig{})
+                                            : scaling::LoadAdapterConfig(options.config_file);
   if (!config.ok()) return config.status();
   if (std::string notice = scaling::IgnoredRulesNotice(*config); !notice.empty()) {
     SEXTANT_LOG(INFO) << notice;
@@ -108,10 +114,14 @@ Result<ProviderBundle> BuildProvider(const ServerOptions& options) {
   auto client = query::HttpPrometheusClient::Create(*client_options);
   if (!client.ok()) return client.status();
   bundle.client = std::move(*client);
-  // --cache-memory-limit bounds the result cache and the window store together: with
-  // signals, each gets half.
+  // --cache-memory-limit bounds the result cache and the window store together: when the
+  // store is needed (signals or catalog entries), each gets half.
+  const bool catalog_on = std::any_of(
+      scaling::Catalog().begin(), scaling::Catalog().end(),
+      [&](const scaling::CatalogEntry& e) { return config->catalog.Serves(std::string(e.name)); });
+  const bool needs_store = !config->signals.empty() || catalog_on;
   const auto memory_limit = static_cast<std::size_t>(options.cache_memory_limit_bytes);
-  const std::size_t cache_share = config->signals.empty() ? memory_limit : memory_limit / 2;
+  const std::size_t cache_share = needs_store ? memory_limit / 2 : memory_limit;
   auto cache = BuildCache(options, *bundle.client, cache_share);
   if (!cache.ok()) return cache.status();
   bundle.cache = std::move(*cache);
@@ -125,9 +135,11 @@ Result<ProviderBundle> BuildProvider(const ServerOptions& options) {
       std::move(config->external_rules), *backend, provider_options);
   provider->Start();
   bundle.rules = provider.get();
-  SEXTANT_LOG(INFO) << "serving external rules from " << options.config_file
-                    << " against Prometheus at " << client_options->url;
-  if (config->signals.empty()) {
+  if (!options.config_file.empty()) {
+    SEXTANT_LOG(INFO) << "serving external rules from " << options.config_file
+                      << " against Prometheus at " << client_options->url;
+  }
+  if (!needs_store) {
     bundle.provider = std::move(provider);
     return bundle;
   }
@@ -141,8 +153,15 @@ Result<ProviderBundle> BuildProvider(const ServerOptions& options) {
   auto signals = std::make_unique<scaling::SignalProvider>(std::move(config->signals),
                                                            *bundle.window_store);
   bundle.signals = signals.get();
-  bundle.provider =
-      std::make_unique<scaling::CompositeProvider>(std::move(signals), std::move(provider));
+  std::unique_ptr<scaling::CatalogProvider> catalog;
+  if (catalog_on) {
+    catalog = std::make_unique<scaling::CatalogProvider>(
+        config->catalog, *backend, *bundle.window_store, options.metrics_relist_interval);
+    catalog->Start();
+    bundle.catalog = catalog.get();
+  }
+  bundle.provider = std::make_unique<scaling::CompositeProvider>(
+      std::move(signals), std::move(provider), std::move(catalog));
   return bundle;
 }
 

@@ -10,6 +10,11 @@
 //                            --cache-memory-limit, stale answers up to --max-staleness). The
 //                            store calls the HTTP client directly: its queries carry an
 //                            explicit evaluation time and would never hit the result cache.
+//                            The built-in catalog (scaling/catalog_provider.h) joins them
+//                            unless the file's `catalog:` turns every entry off; it reads
+//                            through the same window store (so the store, and the memory
+//                            split, exist whenever signals or catalog entries do).
+//   --prometheus-url only  → the catalog alone, as with an empty config file
 //   neither                → an empty StaticProvider (and a warning)
 // Ownership: the bundle owns the client and the provider; the provider is destroyed first
 // (it stops its discovery thread, which uses the client).
@@ -25,6 +30,7 @@
 #include "query/cached_prometheus_client.h"
 #include "query/http_prometheus_client.h"
 #include "scaling/adapter_config.h"
+#include "scaling/catalog_provider.h"
 #include "scaling/external_rule_provider.h"
 #include "scaling/signal_provider.h"
 #include "scaling/window_store.h"
@@ -41,6 +47,7 @@ struct ProviderBundle {
   std::unique_ptr<apiserver::ExternalMetricsProvider> provider;
   scaling::ExternalRuleProvider* rules = nullptr;           // part of provider: the rules
   scaling::SignalProvider* signals = nullptr;               // part of provider: the signals
+  scaling::CatalogProvider* catalog = nullptr;              // part of provider: the catalog
 };
 
 Result<ProviderBundle> BuildProvider(const ServerOptions& options);

@@ -184,35 +184,77 @@ struct PlainSum {
   V s0, s1, s2, s3, a0, a1, a2, a3;
 };
 
+// The lane sums of s and of a through one shared reduction tree: the halves of both are
+// combined into one vector (s partials low, a partials high) so every shuffle/add level
+// serves both sums. A 40-sample window is only a handful of vectors, so the reduction is a
+// large part of its cost.
+struct LaneSums {
+  double s;
+  double a;
+};
+HWY_INLINE LaneSums SumOfLanesOfBoth(D d, V s, V a) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)d;
+  return {hn::GetLane(s), hn::GetLane(a)};
+#elif HWY_HAVE_SCALABLE
+  return {hn::GetLane(hn::SumOfLanes(d, s)), hn::GetLane(hn::SumOfLanes(d, a))};
+#else
+  constexpr size_t kLanes = hn::MaxLanes(D());
+  if constexpr (kLanes == 1) {
+    return {hn::GetLane(s), hn::GetLane(a)};
+  } else if constexpr (kLanes == 2) {
+    const V t = hn::Add(hn::InterleaveLower(d, s, a), hn::InterleaveUpper(d, s, a));
+    return {hn::GetLane(t), hn::ExtractLane(t, 1)};
+  } else if constexpr (kLanes == 4 || kLanes == 8) {
+    const hn::Half<D> dh;
+    const auto sh = hn::Add(hn::LowerHalf(dh, s), hn::UpperHalf(dh, s));
+    const auto ah = hn::Add(hn::LowerHalf(dh, a), hn::UpperHalf(dh, a));
+    V t = hn::Combine(d, ah, sh);
+    if constexpr (kLanes == 8) t = hn::Add(t, hn::SwapAdjacentBlocks(t));
+    t = hn::Add(t, hn::Reverse2(d, t));
+    return {hn::GetLane(t), hn::GetLane(hn::UpperHalf(dh, t))};
+  } else {
+    return {hn::GetLane(hn::SumOfLanes(d, s)), hn::GetLane(hn::SumOfLanes(d, a))};
+  }
+#endif
+}
+
 // The sum of p[0, n) if a plain vector sum is certified to be within 1e-12 relative of the
 // exact sum, else NaN (the caller then runs the compensated pass). Every element passes
 // through at most k = n/N + 8 roundings (its lane's chain, then the lane/chain tree), so the
 // error is at most k * 2^-53 * sum|x| (Higham's bound, with margin); cancellation (sum|x| much
 // larger than |sum|), NaN, Inf and overflow all fail the test.
-double CertifiedPlainSum(const double* HWY_RESTRICT p, size_t n) {
+HWY_INLINE double CertifiedPlainSum(const double* HWY_RESTRICT p, size_t n) {
   const D d;
   PlainSum acc(d);
-  ForEachVector(d, p, n, 0.0, acc);
-  const double sum =
-      hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(acc.s0, acc.s1), hn::Add(acc.s2, acc.s3))));
-  const double abs_sum =
-      hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(acc.a0, acc.a1), hn::Add(acc.a2, acc.a3))));
+  const bool all_chains = ForEachVector(d, p, n, 0.0, acc);
+  // Short windows used chain 0 only: skip adding the other (zero) chains.
+  const V s = all_chains ? hn::Add(hn::Add(acc.s0, acc.s1), hn::Add(acc.s2, acc.s3)) : acc.s0;
+  const V a = all_chains ? hn::Add(hn::Add(acc.a0, acc.a1), hn::Add(acc.a2, acc.a3)) : acc.a0;
+  const LaneSums sums = SumOfLanesOfBoth(d, s, a);
   const double depth = static_cast<double>(n / hn::Lanes(d) + 8);
-  const double bound = 1.01 * depth * 0x1p-53 * abs_sum;
-  if (std::isfinite(abs_sum) && bound <= 1e-12 * std::fabs(sum)) return sum;
+  const double bound = 1.01 * depth * 0x1p-53 * sums.a;
+  if (std::isfinite(sums.a) && bound <= 1e-12 * std::fabs(sums.s)) return sums.s;
   return kNaN;
 }
 
-double SumImpl(const double* HWY_RESTRICT p, size_t n) {
-  const double plain = CertifiedPlainSum(p, n);
-  if (!std::isnan(plain)) return plain;
+// The compensated pass, out of line so the common certified path stays small (a 40-sample
+// window costs only a few dozen instructions, and every one of them counts).
+HWY_NOINLINE double SumCompensated(const double* HWY_RESTRICT p, size_t n) {
   const SumParts s = SumOf<false>(p, n);
   return std::isfinite(s.hi) ? s.hi + s.lo : s.hi;
 }
 
-// Mean of a window whose compensated sum is `s`; re-sums on scaled values when a finite input
-// overflowed the sum.
-double MeanFromSum(const double* HWY_RESTRICT p, size_t n, const SumParts& s) {
+double SumImpl(const double* HWY_RESTRICT p, size_t n) {
+  const double plain = CertifiedPlainSum(p, n);
+  if (HWY_LIKELY(!std::isnan(plain))) return plain;
+  return SumCompensated(p, n);
+}
+
+// Mean from the compensated sum (out of line, like SumCompensated); re-sums on scaled values
+// when a finite input overflowed the sum.
+HWY_NOINLINE double MeanCompensated(const double* HWY_RESTRICT p, size_t n) {
+  const SumParts s = SumOf<false>(p, n);
   const double count = static_cast<double>(n);
   if (std::isfinite(s.hi)) return (s.hi + s.lo) / count;
   if (std::isinf(s.hi)) {
@@ -224,8 +266,8 @@ double MeanFromSum(const double* HWY_RESTRICT p, size_t n, const SumParts& s) {
 
 double MeanImpl(const double* HWY_RESTRICT p, size_t n) {
   const double plain = CertifiedPlainSum(p, n);
-  if (!std::isnan(plain)) return plain / static_cast<double>(n);
-  return MeanFromSum(p, n, SumOf<false>(p, n));
+  if (HWY_LIKELY(!std::isnan(plain))) return plain / static_cast<double>(n);
+  return MeanCompensated(p, n);
 }
 
 // NaN lanes are replaced by the identity, so NaN only wins when nothing else is there.

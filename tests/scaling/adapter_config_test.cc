@@ -3,6 +3,7 @@
 // regexp.Expand), series filters, the namespace label, Sextant's prometheus section,
 // durations, and every kind of load error with its file:line:col.
 #include "scaling/adapter_config.h"
+#include "scaling/catalog.h"
 
 #include <gtest/gtest.h>
 
@@ -438,8 +439,26 @@ INSTANTIATE_TEST_SUITE_P(
                   "resourceRules: must be a mapping"},
         ErrorCase{"signals_not_a_list", "signals:\n  gpu: {}\n", "2:3",
                   "signals: must be a list, not a mapping"},
-        ErrorCase{"catalog_reserved", "catalog:\n  gpu: {}\n", "2:3",
-                  "catalog: is reserved for Sextant's signal catalog"},
+        // The catalog section.
+        ErrorCase{"catalog_not_a_mapping", "catalog: [gpu-utilization]\n", "1:10",
+                  "catalog: must be a mapping"},
+        ErrorCase{"catalog_unknown_key", "catalog:\n  gpu: {}\n", "2:3",
+                  "unknown key \"gpu\" in catalog"},
+        ErrorCase{"catalog_enabled_not_bool", "catalog:\n  enabled: \"yes\"\n", "2:12",
+                  "catalog.enabled: must be true or false"},
+        ErrorCase{"catalog_unknown_entry", "catalog:\n  disabled: [gpu-utilisation]\n", "2:14",
+                  "catalog.disabled[0]: \"gpu-utilisation\" is not a catalog entry; the "
+                  "catalog has: gpu-utilization, "},
+        ErrorCase{"catalog_disabled_not_list", "catalog:\n  disabled: gpu-utilization\n", "2:13",
+                  "catalog.disabled: must be a list"},
+        ErrorCase{"catalog_buffer_negative", "catalog:\n  gpuHeadroom: {buffer: -1}\n", "2:25",
+                  "catalog.gpuHeadroom.buffer: must be a whole number of GPUs"},
+        ErrorCase{"catalog_buffer_fraction", "catalog:\n  gpuHeadroom: {buffer: 1.5}\n", "2:25",
+                  "catalog.gpuHeadroom.buffer: must be a whole number of GPUs"},
+        ErrorCase{"catalog_bad_resource", "catalog:\n  gpuHeadroom: {resource: \"nvidia gpu\"}\n",
+                  "2:27", "catalog.gpuHeadroom.resource: is not a Kubernetes resource name"},
+        ErrorCase{"catalog_unknown_headroom_key", "catalog:\n  gpuHeadroom: {buffr: 1}\n", "2:17",
+                  "unknown key \"buffr\" in catalog.gpuHeadroom"},
         // A rule.
         ErrorCase{"rule_not_a_mapping", "externalRules:\n- up\n", "2:3",
                   "externalRules[0]: a rule must be a mapping"},
@@ -582,6 +601,45 @@ TEST(EmptyResultPolicy, ParsesEmptyAndZeroAndRejectsOthers) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("t.yaml:4:"), std::string::npos) << bad.status().message();
   EXPECT_NE(bad.status().message().find("\"empty\" or \"zero\""), std::string::npos);
+}
+
+TEST(Catalog, DefaultsServeEveryEntry) {
+  auto config = ParseAdapterConfig("externalRules: []\n", "t.yaml");
+  ASSERT_TRUE(config.ok());
+  const CatalogConfig& c = config->catalog;
+  EXPECT_TRUE(c.enabled);
+  EXPECT_TRUE(c.Serves("gpu-utilization"));
+  EXPECT_EQ(c.gpu_resource, "nvidia.com/gpu");
+  EXPECT_EQ(c.KubeStateResource(), "nvidia_com_gpu");
+  EXPECT_EQ(c.gpu_buffer, 0);
+  for (const char* empty : {"catalog:\n", "catalog: {}\n"}) {
+    auto e = ParseAdapterConfig(empty, "t.yaml");
+    ASSERT_TRUE(e.ok()) << empty;
+    EXPECT_TRUE(e->catalog.Serves("vllm-ttft-p95")) << empty;
+  }
+}
+
+TEST(Catalog, DisablesEntriesByNameAndSetsTheHeadroom) {
+  auto config = ParseAdapterConfig(
+      "catalog:\n"
+      "  disabled: [TGI-Batch-Size, gpu-utilization]\n"
+      "  gpuHeadroom:\n"
+      "    resource: aws.amazon.com/neuroncore\n"
+      "    buffer: 4\n",
+      "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const CatalogConfig& c = config->catalog;
+  EXPECT_FALSE(c.Serves("tgi-batch-size"));
+  EXPECT_FALSE(c.Serves("GPU-UTILIZATION"));
+  EXPECT_TRUE(c.Serves("gpu-tensor-active"));
+  EXPECT_EQ(c.KubeStateResource(), "aws_amazon_com_neuroncore");
+  EXPECT_EQ(c.gpu_buffer, 4);
+}
+
+TEST(Catalog, EnabledFalseTurnsEveryEntryOff) {
+  auto config = ParseAdapterConfig("catalog:\n  enabled: false\n", "t.yaml");
+  ASSERT_TRUE(config.ok());
+  for (const CatalogEntry& e : Catalog()) EXPECT_FALSE(config->catalog.Serves(std::string(e.name)));
 }
 
 }  // namespace
