@@ -68,7 +68,7 @@ struct CatalogEntry {
   std::string_view typical_target;  // a Kubernetes quantity, "" when it depends on the model
   std::string_view description;
   // Selector keys matched against series labels, besides the keys every family has (see
-  // SeriesKey in scaling/catalog_selection.h). Empty for kNeuron: every key is a series key.
+  // SeriesKey in scaling/catalog_request.h). Empty for kNeuron: every key is a series key.
   std::vector<std::string_view> series_keys = {};
 };
 

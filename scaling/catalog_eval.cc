@@ -57,7 +57,9 @@ std::optional<double> PrimaryOrFallback(const CatalogRequest& request, const Win
   for (const std::string& name : names) {
     const std::vector<SeriesWindow> kept = Kept(request, view, name, pods);
     if (kept.empty()) continue;
-    return SignalOver(spec, Subview(view, kept), version);
+    // As PromQL's `primary or fallback`: a primary with no value (e.g. histogram buckets with
+    // one sample each) gives way to the fallback.
+    if (std::optional<double> v = SignalOver(spec, Subview(view, kept), version)) return v;
   }
   return std::nullopt;
 }

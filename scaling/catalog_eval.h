@@ -4,8 +4,9 @@
 //
 // Per plan, at the view's evaluation time t (over-time functions and rate/increase as for
 // signals, scaling/signal_provider.h; the kept series only):
-// - kGauge: across(overTime(series of metrics[0])); when none of metrics[0] is kept and a
-//   fallback is named, the same over metrics[1].
+// - kGauge: across(overTime(series of metrics[0])); when that has no value (none of
+//   metrics[0] is kept, or none has the samples the function needs) and a fallback is named,
+//   the same over metrics[1] (PromQL's `across(...) or across(...)`).
 // - kHistogramQuantile: histogram_quantile(q, sum by (le) (rate(<base>_bucket[w]))), with the
 //   same fallback.
 // - kUsedRatio: per GPU (the labels but __name__), u = avg_over_time(metrics[0]),

@@ -14,7 +14,11 @@ constexpr std::string_view kCommonKeys[] = {"job", "instance", "pod", "container
 // `{__name__=~"a|b",matchers}` for several names, `a{matchers}` for one.
 std::string PartSelector(const std::vector<std::string>& names,
                          std::vector<LabelMatcher> matchers) {
-  if (names.size() == 1) return query::RenderSelector(names[0], matchers);
+  if (names.size() == 1) {
+    std::string out = query::RenderSelector(names[0], matchers);
+    if (out.ends_with("{}")) out.resize(out.size() - 2);  // `name`, not `name{}`
+    return out;
+  }
   matchers.insert(matchers.begin(), {"__name__", LabelMatcher::Op::kRegexMatch,
                                      query::JoinRegexAlternatives(names)});
   return query::RenderSelector("", matchers);

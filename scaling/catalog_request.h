@@ -5,7 +5,8 @@
 // (scaling/window_store.h), so all of them are evaluated at the same time t. Its selector
 // lists, one per line:
 // - kDcgm: `{__name__=~"M1|M2",namespace="ns",exported_namespace=""}` and
-//   `{__name__=~"M1|M2",exported_namespace="ns"}` (a single metric is written `M1{...}`);
+//   `{__name__=~"M1|M2",exported_namespace="ns"}` (the names regex-quoted; a single metric
+//   is written `M1{...}`);
 // - kServer: `M{namespace="ns"}`; kNeuron: `M` (and its fixed matchers, e.g. percentile="p99");
 // - kKubeState: kube_pod_status_phase{phase=~"Pending|Running"},
 //   kube_pod_container_resource_requests{resource="R"},

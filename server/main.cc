@@ -14,6 +14,7 @@
 #include "apiserver/authenticator.h"
 #include "apiserver/authorizer.h"
 #include "common/log.h"
+#include "scaling/catalog_docs.h"
 #include "server/grpc_server.h"
 #include "server/http_server.h"
 #include "server/options.h"
@@ -217,6 +218,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "validate") {
     return sextant::server::RunValidate({args.begin() + 1, args.end()}, std::cout, std::cerr);
+  }
+  if (!args.empty() && args[0] == "catalog") {  // the README's catalog tables
+    std::cout << sextant::scaling::CatalogMarkdown();
+    return 0;
   }
   if (!args.empty() && args[0] == "serve") args.erase(args.begin());
   auto options = sextant::server::ParseServerOptions(args);

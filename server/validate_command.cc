@@ -1,7 +1,12 @@
 #include "server/validate_command.h"
 
+#include <set>
+
 #include "apiserver/label_selector.h"
 #include "query/promql.h"
+#include "scaling/catalog.h"
+#include "scaling/catalog_docs.h"
+#include "scaling/catalog_request.h"
 #include "scaling/external_rule_provider.h"
 #include "scaling/signal_provider.h"
 #include "server/options.h"
@@ -69,6 +74,38 @@ void PrintSignal(const scaling::SignalSpec& spec, const ValidateArgs& args,
     out << "  promql: " << *expr << "\n";
   } else {
     out << "  promql: cannot render: " << expr.status().message() << "\n";
+  }
+}
+
+// The catalog entries the config leaves on, each with the series it reads for the example
+// request; with a live Prometheus, which of them discovery lists.
+void PrintCatalog(const scaling::CatalogConfig& catalog, scaling::CatalogProvider* live,
+                  const ValidateArgs& args, const apiserver::LabelSelector& selector,
+                  std::ostream& out) {
+  std::set<std::string> listed;
+  if (live != nullptr && live->DiscoverNow().ok()) {
+    for (const auto& info : live->ListExternalMetrics()) listed.insert(info.name);
+  }
+  size_t on = 0;
+  for (const scaling::CatalogEntry& e : scaling::Catalog()) on += catalog.Serves(std::string(e.name));
+  out << "catalog: " << on << " of " << scaling::Catalog().size() << " entries on";
+  if (!catalog.enabled) out << " (catalog.enabled: false)";
+  out << "; GPU headroom: resource " << catalog.gpu_resource << ", buffer " << catalog.gpu_buffer
+      << "\n";
+  for (const scaling::CatalogEntry& e : scaling::Catalog()) {
+    if (!catalog.Serves(std::string(e.name))) continue;
+    out << "catalog " << e.name;
+    if (live != nullptr) out << (listed.count(std::string(e.name)) ? " (listed)" : " (no series)");
+    out << "\n  equivalent PromQL: "
+        << scaling::CatalogPromql(e, catalog, args.namespace_name) << "\n";
+    auto request = scaling::CatalogRequest::Make(e, catalog, args.namespace_name, selector, true);
+    if (!request.ok()) {
+      out << "  example request: " << request.status().message() << "\n";
+      continue;
+    }
+    std::string parts = request->selector();
+    for (size_t i = 0; (i = parts.find('\n', i)) != std::string::npos;) parts.replace(i, 1, "; ");
+    out << "  reads: " << parts << "\n";
   }
 }
 
@@ -166,6 +203,7 @@ int RunValidate(const std::vector<std::string>& raw_args, std::ostream& out, std
   for (const scaling::SignalSpec& spec : config->signals) {
     PrintSignal(spec, args, *selector, out);
   }
+  PrintCatalog(config->catalog, bundle.catalog, args, *selector, out);
   return discovery_failed ? 1 : 0;
 }
 

@@ -210,19 +210,27 @@ class Pod:
     """An inference pod of one server kind serving one model; holds one GPU when it runs."""
 
     def __init__(self, kind: str, model: str, name: str, seed: int, rate: float,
-                 base_seconds: float, namespace: str):
+                 base_seconds: float, namespace: str, app: Optional[str] = None):
         self.kind, self.model, self.name, self.namespace = kind, model, name, namespace
         self.uid = stable_uuid(seed, "pod", name)
         self.phase = "Running"
         self.node: Optional[str] = None
         self.gpu: Optional[int] = None
+        self.legacy = False  # vLLM: serves only the older metric names
         rng = stable_rng(seed, "pod", name)
         self.src = LoadSource(rng, rate, base_seconds)
         self.rng = rng
+        self._app = app
 
     @property
     def app(self) -> str:
-        return f"{self.kind}-{slug(self.model)}"
+        """The pod's `app` label (kube_pod_labels' label_app)."""
+        return self._app or f"{self.kind}-{slug(self.model)}"
+
+    @property
+    def app_name(self) -> str:
+        """The pod's `app.kubernetes.io/name` label (label_app_kubernetes_io_name)."""
+        return self._app or self.kind
 
 
 def slug(text: str) -> str:
@@ -432,7 +440,27 @@ class Cluster:
                       opts.namespace)
             pod.phase = "Pending"
             self.pods.append(pod)
+        # GPU-headroom placeholders (low-priority pause pods), Pending: their own demand.
+        for i in range(opts.headroom_pods):
+            pod = Pod("pause", first, f"gpu-headroom-{i}", seed, 1.0, base_seconds,
+                      opts.namespace, app="gpu-headroom")
+            pod.phase = "Pending"
+            self.pods.append(pod)
         self.running = [p for p in self.pods if p.phase == "Running"]
+        # Finished batch pods still bound to the node of the last running pod: their GPU
+        # requests stay in kube-state-metrics but hold nothing.
+        last_node = self.running[-1].node if self.running else (
+            self.gpu_nodes[0] if self.gpu_nodes else None)
+        for i in range(opts.succeeded_pods):
+            pod = Pod("batch", first, f"batch-{slug(first)}-{i}", seed, 1.0, base_seconds,
+                      opts.namespace, app=f"batch-{slug(first)}")
+            pod.phase, pod.node = "Succeeded", last_node
+            self.pods.append(pod)
+        # The last N running vLLM pods are an older vLLM: only the deprecated names.
+        vllm_running = [p for p in self.running if p.kind == "vllm"]
+        for pod in vllm_running[max(0, len(vllm_running) - opts.legacy_vllm_pods):]:
+            pod.legacy = True
+        self.unschedulable = set(opts.unschedulable_nodes)
 
     def running_of(self, kind: str) -> list:
         return [p for p in self.running if p.kind == kind]
@@ -596,8 +624,9 @@ def build_neuron(cluster: Cluster, opts: argparse.Namespace) -> list:
         mem.add(labeled({"memory_location": "neuron_device"}),
                 pod_gauge(src, 61, fmt_int, lambda L, z: 3541303936 + 1048576 * int(8 * L)))
         for error_type, share in NEURON_ERROR_TYPES:
+            scale = opts.neuron_error_scale
             errors.add(labeled({"error_type": error_type}),
-                       pod_counter(src, share * 0.5, share * 1.5))
+                       pod_counter(src, share * 0.5 * scale, share * 1.5 * scale))
         for status_type, share in NEURON_STATUS_TYPES:
             status.add(labeled({"status_type": status_type}), pod_counter(src, share, share))
     return [util, latency, mem, errors, status]
@@ -644,7 +673,8 @@ def build_vllm(cluster: Cluster, opts: argparse.Namespace) -> list:
         waiting.add(base, pod_gauge(src, 2, fmt_int,
                                     lambda L, z: max(0, round(55 * (L - 0.45) + 2 * z))))
         kv_fn = (lambda L, z: clamp(0.1 + 0.95 * (L - 0.1) + 0.02 * z, 0.0, 1.0))
-        kv.add(base, pod_gauge(src, 3, fmt_ratio, kv_fn))
+        if not pod.legacy:
+            kv.add(base, pod_gauge(src, 3, fmt_ratio, kv_fn))
         gpu_cache.add(base, pod_gauge(src, 3, fmt_ratio, kv_fn))  # same value, old name
         prompt.add(base, pod_counter(src, 480.0, 900.0))
         generation.add(base, pod_counter(src, 160.0, 220.0))
@@ -655,7 +685,8 @@ def build_vllm(cluster: Cluster, opts: argparse.Namespace) -> list:
         ttft.add(base, counts, (0.06 * s, 0.6), (0.7 * s, 0.7))
         tokens = scaled_counts(src, 180.0)
         tpot.add(base, tokens, (0.022 * s, 0.35), (0.08 * s, 0.5))
-        itl.add(base, tokens, (0.022 * s, 0.35), (0.08 * s, 0.5))
+        if not pod.legacy:
+            itl.add(base, tokens, (0.022 * s, 0.35), (0.08 * s, 0.5))
         e2e.add(base, counts, (3.5 * s, 0.5), (14.0 * s, 0.6))
         queue.add(base, counts, (0.02 * s, 1.0), (2.5 * s, 0.9))
     if opts.weird_labels:
@@ -792,9 +823,12 @@ def build_ksm(cluster: Cluster, opts: argparse.Namespace) -> list:
         "kube_node_status_allocatable",
         "The allocatable for different resources of a node that are available for scheduling.",
         "gauge")
+    unschedulable_f = ScalarFamily("kube_node_spec_unschedulable",
+                                   "Whether a node can schedule new pods.", "gauge")
     for pod in cluster.pods:
         ident = {"namespace": pod.namespace, "pod": pod.name, "uid": pod.uid}
-        labels_f.add({**ident, "label_app": pod.app}, const("1"))
+        labels_f.add({**ident, "label_app": pod.app,
+                      "label_app_kubernetes_io_name": pod.app_name}, const("1"))
         for phase in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
             phase_f.add({**ident, "phase": phase}, const("1" if phase == pod.phase else "0"))
         where = {"container": pod.kind}
@@ -812,7 +846,9 @@ def build_ksm(cluster: Cluster, opts: argparse.Namespace) -> list:
                                       ("aws_amazon_com_neuroncore", "integer",
                                        str(opts.neuroncores_per_node))):
             alloc_f.add({"node": node, "resource": resource, "unit": unit}, const(value))
-    return [labels_f, phase_f, requests_f, alloc_f]
+    for node in cluster.gpu_nodes + cluster.neuron_nodes:
+        unschedulable_f.add({"node": node}, const("1" if node in cluster.unschedulable else "0"))
+    return [labels_f, phase_f, requests_f, alloc_f, unschedulable_f]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1104,6 +1140,19 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
                    help="inference pods per server kind (vllm, triton, tgi, sglang); default 2")
     p.add_argument("--pending-pods", type=non_negative, default=1,
                    help="extra vLLM pods stuck Pending for want of a GPU (default 1)")
+    p.add_argument("--headroom-pods", type=non_negative, default=0,
+                   help="Pending GPU-headroom placeholder pods gpu-headroom-<i> (app and "
+                        "app.kubernetes.io/name gpu-headroom), one GPU each (default 0)")
+    p.add_argument("--succeeded-pods", type=non_negative, default=0,
+                   help="finished (Succeeded) batch pods still bound to the node of the last "
+                        "running pod, with their GPU request (default 0)")
+    p.add_argument("--legacy-vllm-pods", type=non_negative, default=0,
+                   help="the last N running vLLM pods serve only the older names "
+                        "(vllm:gpu_cache_usage_perc, vllm:time_per_output_token_seconds), not "
+                        "vllm:kv_cache_usage_perc / vllm:inter_token_latency_seconds (default 0)")
+    p.add_argument("--unschedulable-nodes", type=lambda s: [n for n in s.split(",") if n],
+                   default=[], metavar="NODE,...",
+                   help="nodes kube_node_spec_unschedulable shows as cordoned (1)")
     p.add_argument("--models", default="llama-3-8b,mistral-7b",
                    help="models, assigned to each kind's pods round-robin")
     p.add_argument("--namespace", default="default", help="namespace of the inference pods")
@@ -1113,6 +1162,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     p.add_argument("--neuroncores-per-node", type=non_negative, default=2,
                    help="NeuronCores per Neuron node (2)")
     p.add_argument("--neuron-instance-type", default="inf2.xlarge")
+    p.add_argument("--neuron-error-scale", type=positive_float, default=1.0, metavar="F",
+                   help="multiply the rate of execution_errors_total by F (default 1)")
     p.add_argument("--label-style", choices=("pod", "exported"), default="pod",
                    help="DCGM pod mapping: pod/namespace/container, or exported_pod/... beside "
                         "the dcgm-exporter pod's own labels (as Prometheus stores them)")

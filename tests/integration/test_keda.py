@@ -12,11 +12,14 @@ Everything listens on 127.0.0.1 on ports chosen at run time.
 from __future__ import annotations
 
 import importlib
+import json
+import math
 import pathlib
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import grpc
 import pytest
@@ -348,6 +351,58 @@ def test_stream_is_active_follows_value(pb, pki, prom_stack):
     finally:
         stream.cancel()
         thread.join(timeout=5)
+        channel.close()
+
+
+def test_catalog_entry_through_keda(pb, pki, prom_stack):
+    """A built-in catalog name is a KEDA metric like any other: its spec, and a value equal to
+    Prometheus' for the catalog's PromQL (bracketed by two Prometheus answers, since the
+    exporter keeps scraping)."""
+    msgs, svc = pb
+    _, prom_port, port = prom_stack
+    channel = tls_channel(port, pki)
+    stub = svc.ExternalScalerStub(channel)
+    try:
+        spec = stub.GetMetricSpec(ref(pb, "VLLM-Requests-Waiting", target="5"), timeout=10)
+        assert spec.metricSpecs[0].metricName == "vllm-requests-waiting"
+        assert spec.metricSpecs[0].targetSizeFloat == 5.0
+        promql = ('sum(avg_over_time(vllm:num_requests_waiting{namespace="%s",'
+                  'model_name="llama-3-8b"}[1m]))' % NAMESPACE)
+
+        def prom(at):
+            code, body = ph.http_get(f"http://127.0.0.1:{prom_port}/api/v1/query?" +
+                                     urllib.parse.urlencode({"query": promql, "time": at}))
+            result = json.loads(body)["data"]["result"] if code == 200 else None
+            assert result, (at, time.time(), code, body)
+            return float(result[0]["value"][1])
+        # A young stack: wait until Prometheus holds samples a few seconds back.
+        deadline = time.monotonic() + 30
+        while not ph.query(prom_port, promql.replace("[1m]", "[1m] @ %d" % (time.time() - 4))):
+            assert time.monotonic() < deadline, "Prometheus holds no samples"
+            time.sleep(0.5)
+        # Sextant evaluates at a whole second, one second behind its clock, maybe cached for
+        # 200 ms: bracket that time with Prometheus' own answers.
+        for _ in range(20):
+            start = time.time()
+            got = stub.GetMetrics(msgs.GetMetricsRequest(
+                scaledObjectRef=ref(pb, "vllm-requests-waiting", target="5",
+                                    selector="model_name=llama-3-8b"),
+                metricName="vllm-requests-waiting"), timeout=10).metricValues[0]
+            end = time.time()
+            before, after = prom(math.floor(start - 1.2) - 1), prom(math.floor(end - 1) + 1)
+            if min(before, after) - 1e-9 <= got.metricValueFloat <= max(before, after) + 1e-9:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"catalog value {got.metricValueFloat} never between Prometheus' "
+                        f"{before} and {after}")
+        assert abs(got.metricValue - got.metricValueFloat) <= 0.5
+        # a bad selector is INVALID_ARGUMENT, as for any metric
+        assert code_of(lambda: stub.GetMetrics(msgs.GetMetricsRequest(
+            scaledObjectRef=ref(pb, "vllm-requests-waiting", selector="model_name in ("),
+            metricName="vllm-requests-waiting"), timeout=10)) == \
+            grpc.StatusCode.INVALID_ARGUMENT
+    finally:
         channel.close()
 
 

@@ -426,6 +426,9 @@ def sextant_args(pki: Pki, config: pathlib.Path, prom_port: int, relist: str) ->
 def start_sextant(directory: pathlib.Path, pki: Pki, config: dict, prom_port: int,
                   relist: str = "2s") -> SextantProcess:
     directory.mkdir(parents=True, exist_ok=True)
+    # This suite is about prometheus-adapter rules: the built-in catalog (tested in
+    # test_catalog.py) is turned off so that discovery lists exactly what the rules produce.
+    config = {**config, "catalog": config.get("catalog", {"enabled": False})}
     path = write_config(directory / "adapter-config.yaml", config)
     proc = SextantProcess(sextant_args(pki, path, prom_port, relist),
                           directory / "sextant.log", directory, ca_file=pki.server_ca.cert)

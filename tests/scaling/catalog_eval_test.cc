@@ -1,0 +1,448 @@
+// EvaluateCatalog (scaling/catalog_eval.h) over hand-made windows with exact samples: each plan
+// (gauges with their over-time and across functions, the fallback metric, histogram quantiles,
+// the per-GPU used ratio, the increase ratio, the Karpenter pending demand and headroom
+// deficit). Every expected value is worked out by hand in the test.
+#include "scaling/catalog_eval.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <deque>
+#include <limits>
+
+#include "scaling/signal_provider.h"
+
+namespace sextant::scaling {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr int64_t kT = 1700000000000;
+constexpr auto kV2 = kernels::PrometheusVersion::kV2;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Owns the columns behind SeriesWindow views. Samples are given as (ms before t, value).
+class Window {
+ public:
+  explicit Window(int64_t window_ms) : window_ms_(window_ms) {}
+  void Add(const query::LabelSet& labels, std::vector<std::pair<int64_t, double>> samples) {
+    keys_.push_back(EncodeLabels(labels));
+    values_.emplace_back();
+    offsets_.emplace_back();
+    for (const auto& [ago, v] : samples) {
+      values_.back().push_back(v);
+      offsets_.back().push_back(static_cast<int32_t>(window_ms_ - ago));
+    }
+  }
+  WindowView View() {
+    views_.clear();
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      views_.push_back({keys_[i], values_[i].data(), offsets_[i].data(), kT - window_ms_,
+                        values_[i].size()});
+    }
+    WindowView v;
+    v.eval_time_ms = kT;
+    v.window = milliseconds(window_ms_);
+    v.series = views_;
+    return v;
+  }
+
+ private:
+  int64_t window_ms_;
+  std::deque<std::string> keys_;
+  std::deque<std::vector<double>> values_;
+  std::deque<std::vector<int32_t>> offsets_;
+  std::vector<SeriesWindow> views_;
+};
+
+const CatalogConfig& DefaultConfig() {
+  static const CatalogConfig config;
+  return config;
+}
+
+CatalogRequest Request(std::string_view entry, std::string_view selector = "",
+                       const CatalogConfig& config = DefaultConfig(), bool pod_labels = true) {
+  const CatalogEntry* e = FindCatalogEntry(entry);
+  EXPECT_NE(e, nullptr) << entry;
+  auto sel = apiserver::LabelSelector::Parse(selector);
+  EXPECT_TRUE(sel.ok()) << selector;
+  auto r = CatalogRequest::Make(*e, config, "team-a", *sel, pod_labels);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) std::abort();
+  return *r;
+}
+
+std::optional<double> Eval(const CatalogRequest& r, Window& w) {
+  return EvaluateCatalog(r, w.View(), kV2);
+}
+
+// ---- kGauge -------------------------------------------------------------------------------
+
+TEST(CatalogEvalGauge, AvgOfAvgOverTime) {
+  Window w(60000);
+  w.Add({{"__name__", "DCGM_FI_DEV_GPU_UTIL"}, {"gpu", "0"}}, {{50000, 10}, {20000, 20}});
+  w.Add({{"__name__", "DCGM_FI_DEV_GPU_UTIL"}, {"gpu", "1"}}, {{5000, 40}});
+  // Another metric in the same view is not read.
+  w.Add({{"__name__", "DCGM_FI_DEV_FB_USED"}, {"gpu", "0"}}, {{5000, 1000}});
+  EXPECT_EQ(Eval(Request("gpu-utilization"), w), 27.5);  // avg(15, 40)
+  EXPECT_EQ(Eval(Request("gpu-utilization", "gpu=0"), w), 15);
+  EXPECT_EQ(Eval(Request("gpu-utilization", "gpu in (0,1)"), w), 27.5);
+  EXPECT_EQ(Eval(Request("gpu-utilization", "gpu=7"), w), std::nullopt);
+}
+
+TEST(CatalogEvalGauge, SumOfAvgOverTime) {
+  Window w(60000);
+  w.Add({{"__name__", "vllm:num_requests_waiting"}, {"model_name", "a"}, {"pod", "p1"}},
+        {{40000, 1}, {30000, 3}});
+  w.Add({{"__name__", "vllm:num_requests_waiting"}, {"model_name", "b"}, {"pod", "p2"}},
+        {{1000, 5}});
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting"), w), 7);  // 2 + 5
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting", "model_name=a"), w), 2);
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting", "model_name!=a"), w), 5);
+}
+
+TEST(CatalogEvalGauge, MaxOfAvgOverTime) {
+  Window w(60000);
+  w.Add({{"__name__", "execution_latency_seconds"}, {"percentile", "p99"}, {"runtime", "r1"}},
+        {{30000, 0.25}, {10000, 0.75}});
+  w.Add({{"__name__", "execution_latency_seconds"}, {"percentile", "p99"}, {"runtime", "r2"}},
+        {{10000, 0.125}});
+  EXPECT_EQ(Eval(Request("neuron-execution-latency-p99"), w), 0.5);  // max(0.5, 0.125)
+  EXPECT_EQ(Eval(Request("neuron-execution-latency-p99", "runtime=r2"), w), 0.125);
+}
+
+TEST(CatalogEvalGauge, SumOfRate) {
+  // Samples cover [t - 2m, t] exactly: no extrapolation, rate = delta / 120 s.
+  Window w(120000);
+  w.Add({{"__name__", "execution_errors_total"}, {"node", "a"}},
+        {{120000, 0}, {60000, 6}, {0, 12}});
+  w.Add({{"__name__", "execution_errors_total"}, {"node", "b"}},
+        {{120000, 0}, {60000, 12}, {0, 24}});
+  auto v = Eval(Request("neuron-errors-per-second"), w);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_NEAR(*v, 12.0 / 120 + 24.0 / 120, 1e-12);
+  v = Eval(Request("neuron-errors-per-second", "node=b"), w);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_NEAR(*v, 0.2, 1e-12);
+}
+
+TEST(CatalogEvalGauge, FallbackOnlyWhenNoPrimaryIsKept) {
+  const query::LabelSet kv_a = {{"__name__", "vllm:kv_cache_usage_perc"}, {"model_name", "a"}};
+  const query::LabelSet gpu_b = {{"__name__", "vllm:gpu_cache_usage_perc"}, {"model_name", "b"}};
+  {
+    Window w(60000);  // only the old name: the fallback
+    w.Add(gpu_b, {{30000, 0.5}, {10000, 0.75}});
+    EXPECT_EQ(Eval(Request("vllm-kv-cache-usage"), w), 0.625);
+  }
+  {
+    Window w(60000);  // both: the primary only
+    w.Add(kv_a, {{10000, 0.25}});
+    w.Add(gpu_b, {{30000, 0.5}, {10000, 0.75}});
+    EXPECT_EQ(Eval(Request("vllm-kv-cache-usage"), w), 0.25);
+    // The selector keeps no primary series: the fallback's kept series.
+    EXPECT_EQ(Eval(Request("vllm-kv-cache-usage", "model_name=b"), w), 0.625);
+    // Neither kept.
+    EXPECT_EQ(Eval(Request("vllm-kv-cache-usage", "model_name=c"), w), std::nullopt);
+  }
+  {
+    Window w(60000);  // nothing
+    EXPECT_EQ(Eval(Request("vllm-kv-cache-usage"), w), std::nullopt);
+  }
+}
+
+// ---- kHistogramQuantile ---------------------------------------------------------------------
+
+// Adds the cumulative buckets of one pod, each counter going from 0 (5m ago) to its count (at t).
+void AddHistogram(Window& w, const std::string& name, const query::LabelSet& labels,
+                  const std::vector<std::pair<std::string, double>>& counts) {
+  for (const auto& [le, count] : counts) {
+    query::LabelSet l = labels;
+    l["__name__"] = name;
+    l["le"] = le;
+    w.Add(l, {{300000, 0}, {150000, count / 2}, {0, count}});
+  }
+}
+
+TEST(CatalogEvalHistogram, QuantileOfSummedBucketRates) {
+  Window w(300000);
+  AddHistogram(w, "vllm:time_to_first_token_seconds_bucket", {{"pod", "p1"}, {"model_name", "a"}},
+               {{"0.1", 10}, {"0.5", 20}, {"1", 30}, {"+Inf", 30}});
+  AddHistogram(w, "vllm:time_to_first_token_seconds_bucket", {{"pod", "p2"}, {"model_name", "b"}},
+               {{"0.1", 0}, {"0.5", 10}, {"1", 20}, {"+Inf", 20}});
+  // Summed by le: 10, 30, 50, 50 (per 300 s). Rank 0.95 * 50 = 47.5 lies in (0.5, 1]:
+  // 0.5 + 0.5 * (47.5 - 30) / (50 - 30) = 0.9375.
+  auto v = Eval(Request("vllm-ttft-p95"), w);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_NEAR(*v, 0.9375, 1e-12);
+  std::vector<HistogramBucket> buckets = {
+      {0.1, 10.0 / 300}, {0.5, 30.0 / 300}, {1, 50.0 / 300}, {kInf, 50.0 / 300}};
+  EXPECT_NEAR(*v, HistogramQuantile(0.95, buckets), 1e-12);
+
+  // Pod 1 alone: 10, 20, 30, 30; rank 28.5 in (0.5, 1]: 0.5 + 0.5 * 8.5 / 10 = 0.925.
+  v = Eval(Request("vllm-ttft-p95", "model_name=a"), w);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_NEAR(*v, 0.925, 1e-12);
+  // Pod 2 alone: 0, 10, 20, 20; rank 19 in (0.5, 1]: 0.5 + 0.5 * 9 / 10 = 0.95.
+  v = Eval(Request("vllm-ttft-p95", "pod=p2"), w);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_NEAR(*v, 0.95, 1e-12);
+}
+
+TEST(CatalogEvalHistogram, FallbackHistogram) {
+  const query::LabelSet pod = {{"pod", "p1"}};
+  {
+    Window w(300000);  // only the old name
+    AddHistogram(w, "vllm:time_per_output_token_seconds_bucket", pod,
+                 {{"0.01", 50}, {"0.05", 90}, {"+Inf", 100}});
+    // Rank 95 in (0.05, +Inf]: the highest finite bound, 0.05.
+    auto v = Eval(Request("vllm-inter-token-latency-p95"), w);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_NEAR(*v, 0.05, 1e-12);
+  }
+  {
+    Window w(300000);  // both: the new name only
+    AddHistogram(w, "vllm:time_per_output_token_seconds_bucket", pod,
+                 {{"0.01", 50}, {"0.05", 90}, {"+Inf", 100}});
+    AddHistogram(w, "vllm:inter_token_latency_seconds_bucket", pod,
+                 {{"0.01", 90}, {"0.05", 100}, {"+Inf", 100}});
+    // Rank 95 in (0.01, 0.05]: 0.01 + 0.04 * (95 - 90) / 10 = 0.03.
+    auto v = Eval(Request("vllm-inter-token-latency-p95"), w);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_NEAR(*v, 0.03, 1e-12);
+  }
+}
+
+// ---- kUsedRatio ---------------------------------------------------------------------------
+
+TEST(CatalogEvalUsedRatio, PerGpuJoinNeedsBothSides) {
+  Window w(60000);
+  auto gpu = [](const char* name, const char* id) {
+    return query::LabelSet{{"__name__", name}, {"gpu", id}, {"UUID", std::string("GPU-") + id},
+                           {"namespace", "team-a"}, {"pod", "web-0"}};
+  };
+  w.Add(gpu("DCGM_FI_DEV_FB_USED", "0"), {{40000, 30}, {10000, 50}});  // avg 40
+  w.Add(gpu("DCGM_FI_DEV_FB_FREE", "0"), {{10000, 60}});               // 40 / 100 = 0.4
+  w.Add(gpu("DCGM_FI_DEV_FB_USED", "1"), {{10000, 10}});
+  w.Add(gpu("DCGM_FI_DEV_FB_FREE", "1"), {{40000, 20}, {10000, 40}});  // 10 / 40 = 0.25
+  w.Add(gpu("DCGM_FI_DEV_FB_USED", "2"), {{10000, 50}});               // no free: left out
+  w.Add(gpu("DCGM_FI_DEV_FB_FREE", "3"), {{10000, 50}});               // no used: left out
+  EXPECT_EQ(Eval(Request("gpu-memory-used-ratio"), w), 0.325);  // avg(0.4, 0.25)
+  EXPECT_EQ(Eval(Request("gpu-memory-used-ratio", "gpu=1"), w), 0.25);
+  EXPECT_EQ(Eval(Request("gpu-memory-used-ratio", "gpu in (2,3)"), w), std::nullopt);
+}
+
+TEST(CatalogEvalUsedRatio, LabelsOtherThanTheNameMustAllMatch) {
+  Window w(60000);
+  w.Add({{"__name__", "DCGM_FI_DEV_FB_USED"}, {"gpu", "0"}, {"Hostname", "n1"}}, {{1000, 1}});
+  w.Add({{"__name__", "DCGM_FI_DEV_FB_FREE"}, {"gpu", "0"}, {"Hostname", "n2"}}, {{1000, 3}});
+  EXPECT_EQ(Eval(Request("gpu-memory-used-ratio"), w), std::nullopt);
+}
+
+// ---- kIncreaseRatio -----------------------------------------------------------------------
+
+TEST(CatalogEvalIncreaseRatio, SumOfIncreasesOverSumOfIncreases) {
+  // Samples cover [t - 2m, t] exactly: increase = last - first.
+  Window w(120000);
+  auto s = [](const char* name, const char* pod) {
+    return query::LabelSet{{"__name__", name}, {"pod", pod}, {"model", "m"}};
+  };
+  w.Add(s("nv_inference_queue_duration_us", "p1"), {{120000, 0}, {60000, 1500}, {0, 3000}});
+  w.Add(s("nv_inference_request_success", "p1"), {{120000, 0}, {60000, 5}, {0, 10}});
+  w.Add(s("nv_inference_queue_duration_us", "p2"), {{120000, 0}, {60000, 500}, {0, 1000}});
+  w.Add(s("nv_inference_request_success", "p2"), {{120000, 0}, {60000, 5}, {0, 10}});
+  auto v = Eval(Request("triton-queue-time-per-request"), w);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_NEAR(*v, (3000.0 + 1000.0) / (10.0 + 10.0), 1e-9);
+  v = Eval(Request("triton-queue-time-per-request", "pod=p2"), w);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_NEAR(*v, 100, 1e-9);
+}
+
+TEST(CatalogEvalIncreaseRatio, NoRequestsIsNaN) {
+  Window w(120000);
+  w.Add({{"__name__", "nv_inference_queue_duration_us"}}, {{120000, 7}, {60000, 7}, {0, 7}});
+  w.Add({{"__name__", "nv_inference_request_success"}}, {{120000, 3}, {60000, 3}, {0, 3}});
+  auto v = Eval(Request("triton-queue-time-per-request"), w);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_TRUE(std::isnan(*v)) << *v;  // 0 / 0
+}
+
+TEST(CatalogEvalIncreaseRatio, BothSidesNeeded) {
+  Window w(120000);
+  w.Add({{"__name__", "nv_inference_queue_duration_us"}}, {{120000, 0}, {0, 7}});
+  EXPECT_EQ(Eval(Request("triton-queue-time-per-request"), w), std::nullopt);
+  Window d(120000);
+  d.Add({{"__name__", "nv_inference_request_success"}}, {{120000, 0}, {0, 7}});
+  EXPECT_EQ(Eval(Request("triton-queue-time-per-request"), d), std::nullopt);
+}
+
+// ---- Karpenter headroom --------------------------------------------------------------------
+
+// A cluster as kube-state-metrics shows it, in a 1m window. Every series has two samples, so
+// "last" is the second one.
+class KubeCluster {
+ public:
+  KubeCluster() : w_(60000) {}
+  // The phase series of a pod: its last values for Pending and Running (a series per phase,
+  // as kube-state-metrics exports; the subscription fetches only these two phases).
+  void Phase(const std::string& ns, const std::string& pod, double pending, double running) {
+    for (const auto& [phase, v] : {std::pair{"Pending", pending}, std::pair{"Running", running}}) {
+      w_.Add({{"__name__", "kube_pod_status_phase"},
+              {"namespace", ns},
+              {"pod", pod},
+              {"phase", phase}},
+             {{40000, 1 - v}, {10000, v}});
+    }
+  }
+  void Requests(const std::string& ns, const std::string& pod, const std::string& node,
+                double gpus, const std::string& container = "main") {
+    query::LabelSet l = {{"__name__", "kube_pod_container_resource_requests"},
+                         {"namespace", ns},
+                         {"pod", pod},
+                         {"container", container},
+                         {"resource", "nvidia_com_gpu"},
+                         {"unit", "integer"}};
+    if (!node.empty()) l["node"] = node;
+    w_.Add(l, {{40000, gpus + 100}, {10000, gpus}});
+  }
+  void Allocatable(const std::string& node, double gpus) {
+    w_.Add({{"__name__", "kube_node_status_allocatable"},
+            {"node", node},
+            {"resource", "nvidia_com_gpu"},
+            {"unit", "integer"}},
+           {{40000, gpus + 100}, {10000, gpus}});
+  }
+  void Unschedulable(const std::string& node, double last) {
+    w_.Add({{"__name__", "kube_node_spec_unschedulable"}, {"node", node}},
+           {{40000, 1 - last}, {10000, last}});
+  }
+  void PodLabels(const std::string& ns, const std::string& pod) {
+    w_.Add({{"__name__", "kube_pod_labels"}, {"namespace", ns}, {"pod", pod}}, {{10000, 1}});
+  }
+  Window& window() { return w_; }
+
+ private:
+  Window w_;
+};
+
+TEST(CatalogEvalPendingDemand, UnscheduledPendingPodsOnly) {
+  KubeCluster c;
+  c.Phase("team-a", "p1", 1, 0);  // Pending, not bound: counted
+  c.Requests("team-a", "p1", "", 2);
+  c.Requests("team-a", "p1", "", 1, "sidecar");  // every container of it: counted
+  c.Phase("team-a", "p2", 0, 1);                // Running
+  c.Requests("team-a", "p2", "n1", 3);
+  c.Phase("team-a", "p3", 1, 0);  // Pending but bound to a node: the node holds the GPUs
+  c.Requests("team-a", "p3", "n2", 4);
+  c.Requests("team-a", "p4", "", 8);  // no phase series (Succeeded, Failed, gone)
+  c.Phase("team-b", "p5", 0, 0);     // was Pending, not any more (last value 0)
+  c.Requests("team-b", "p5", "", 16);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), c.window()), 3);
+}
+
+TEST(CatalogEvalPendingDemand, ZeroWhenNothingPendsAndNoValueWithoutPhases) {
+  KubeCluster running;
+  running.Phase("team-a", "p2", 0, 1);
+  running.Requests("team-a", "p2", "n1", 3);
+  running.Allocatable("n1", 8);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), running.window()), 0);
+
+  KubeCluster none;  // requests and nodes, but no kube_pod_status_phase at all
+  none.Requests("team-a", "p1", "", 2);
+  none.Allocatable("n1", 8);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), none.window()), std::nullopt);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit"), none.window()), std::nullopt);
+}
+
+TEST(CatalogEvalPendingDemand, SelectorNarrowsThePendingPods) {
+  KubeCluster c;
+  c.Phase("team-a", "p1", 1, 0);
+  c.Requests("team-a", "p1", "", 2);
+  c.Phase("team-b", "p2", 1, 0);
+  c.Requests("team-b", "p2", "", 10);
+  c.Phase("karpenter", "headroom-0", 1, 0);  // the placeholder's own pod
+  c.Requests("karpenter", "headroom-0", "", 100);
+  // The pods kube_pod_labels shows for `app.kubernetes.io/name notin (gpu-headroom)`.
+  c.PodLabels("team-a", "p1");
+  c.PodLabels("team-b", "p2");
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), c.window()), 112);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand", "namespace=team-a"), c.window()), 2);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand", "namespace!=team-a"), c.window()), 110);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand", "app.kubernetes.io/name notin (gpu-headroom)"),
+                 c.window()),
+            12);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand",
+                         "app.kubernetes.io/name notin (gpu-headroom),namespace=team-b"),
+                 c.window()),
+            10);
+}
+
+TEST(CatalogEvalHeadroomDeficit, PendingPlusBufferMinusFree) {
+  CatalogConfig buffer3;
+  buffer3.gpu_buffer = 3;
+  KubeCluster c;
+  // n1: 4 allocatable, 3 requested by a Running pod: 1 free. A finished pod's requests (no
+  // Pending/Running phase at 1) do not count.
+  c.Allocatable("n1", 4);
+  c.Phase("team-a", "run-1", 0, 1);
+  c.Requests("team-a", "run-1", "n1", 3);
+  c.Phase("team-a", "done-1", 0, 0);
+  c.Requests("team-a", "done-1", "n1", 4);
+  // n2: 4 allocatable; a Pending pod bound to it (1) and a team-b Running pod (2): 1 free.
+  c.Allocatable("n2", 4);
+  c.Phase("team-a", "bound-1", 1, 0);
+  c.Requests("team-a", "bound-1", "n2", 1);
+  c.Phase("team-b", "run-2", 0, 1);
+  c.Requests("team-b", "run-2", "n2", 2);
+  // n3: cordoned, 8 free that do not count.
+  c.Allocatable("n3", 8);
+  c.Unschedulable("n3", 1);
+  // n4: 2 free; it was cordoned, and is not any more.
+  c.Allocatable("n4", 2);
+  c.Unschedulable("n4", 0);
+  // n5: requests but no allocatable series: not a node with free GPUs.
+  c.Phase("team-a", "run-5", 0, 1);
+  c.Requests("team-a", "run-5", "n5", 1);
+  // Pending demand: team-a 2, team-b 10.
+  c.Phase("team-a", "pend-a", 1, 0);
+  c.Requests("team-a", "pend-a", "", 2);
+  c.Phase("team-b", "pend-b", 1, 0);
+  c.Requests("team-b", "pend-b", "", 10);
+
+  // free = 1 + 1 + 2 = 4.
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit"), c.window()), 12 - 4);          // buffer 0
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "", buffer3), c.window()), 11);  // 12 + 3 - 4
+  // The selector narrows the pending side only: team-b's Running pod still uses n2.
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "namespace=team-a", buffer3), c.window()),
+            1);  // 2 + 3 - 4
+  EXPECT_EQ(Eval(Request("gpu-pending-demand", "namespace=team-a", buffer3), c.window()), 2);
+}
+
+TEST(CatalogEvalHeadroomDeficit, FloorsPerNodeAndOverall) {
+  KubeCluster c;
+  // n1 is over-committed (2 allocatable, 5 requested): it contributes 0, not -3.
+  c.Allocatable("n1", 2);
+  c.Phase("team-a", "run-1", 0, 1);
+  c.Requests("team-a", "run-1", "n1", 5);
+  c.Allocatable("n2", 4);
+  c.Phase("team-a", "pend", 1, 0);
+  c.Requests("team-a", "pend", "", 6);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit"), c.window()), 2);  // 6 - (0 + 4)
+  // Less demand than free capacity: 0, not negative.
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "namespace=team-b"), c.window()), 0);
+}
+
+TEST(CatalogEvalHeadroomDeficit, BufferAloneWhenNothingPends) {
+  CatalogConfig buffer2;
+  buffer2.gpu_buffer = 2;
+  KubeCluster c;
+  c.Phase("team-a", "run-1", 0, 1);
+  c.Requests("team-a", "run-1", "n1", 8);
+  c.Allocatable("n1", 8);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "", buffer2), c.window()), 2);
+  c.Allocatable("n2", 1);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "", buffer2), c.window()), 1);
+}
+
+}  // namespace
+}  // namespace sextant::scaling
