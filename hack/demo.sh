@@ -41,16 +41,24 @@ show() {
 }
 API=/apis/external.metrics.k8s.io/v1beta1
 show "$API"
-show "$API/namespaces/default/gpu-utilization"
+# A prometheus-adapter rule, with and without a selector.
 show "$API/namespaces/default/vllm-requests-waiting"
 show "$API/namespaces/default/vllm-requests-waiting?labelSelector=model_name%3Dllama-3-8b"
-# Signals need a few scrapes in their window (a rate needs two samples): wait for them.
+# Windowed values (the catalog's, signals) need scrapes in their window, and the window
+# store evaluates one second behind the clock: wait until the first ones are there.
 for _ in $(seq 30); do
-  "${K[@]}" get --raw "$API/namespaces/default/vllm-ttft-p95" | grep -q '"value"' && break
+  "${K[@]}" get --raw "$API/namespaces/default/gpu-headroom-deficit" | grep -q '"value"' &&
+    "${K[@]}" get --raw "$API/namespaces/default/vllm-ttft-p95" | grep -q '"value"' && break
   sleep 0.5
 done
-show "$API/namespaces/default/vllm-queue-p90"
-show "$API/namespaces/default/vllm-ttft-p95"
+# Catalog entries (no configuration): the mean tensor-core activity of the GPUs held by the
+# pods labelled app=vllm-llama-3-8b (through kube-state-metrics' kube_pod_labels), and the
+# GPUs Karpenter should add for the Pending pods.
+show "$API/namespaces/default/gpu-utilization"
+show "$API/namespaces/default/gpu-tensor-active?labelSelector=app%3Dvllm-llama-3-8b"
+show "$API/namespaces/default/gpu-headroom-deficit"
+show "$API/namespaces/default/vllm-queue-p90"   # a signal from the config
+show "$API/namespaces/default/vllm-ttft-p95"    # the catalog's p95 time to first token
 if ((ONCE)); then exit 0; fi
 cat <<EOT
 Running on loopback:

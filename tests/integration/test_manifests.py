@@ -852,7 +852,7 @@ def test_examples_use_metrics_the_config_serves(backend):
     """Series discovery (`sextant validate` against the real Prometheus) finds every metric
     the examples name, except catalog names."""
     served = config_served_names(backend)
-    assert {"vllm-requests-waiting", "vllm-requests-running"} <= served, served
+    assert {"vllm-prompt-tokens-per-second", "vllm-requests-waiting-p90"} <= served, served
     for where, _, metric, _ in example_metric_requests():
         assert metric in served | CATALOG_NAMES, (
             f"{where} names {metric}: neither served by manifests/base/config.yaml nor a "
@@ -1032,9 +1032,7 @@ def test_deployment_args_serve_the_examples(tmp_path, backend, keda_pb, kdir_nam
                                         "horizontal-pod-autoscaler",
                        "X-Remote-Group": "system:serviceaccounts"}
             # Rules and signals of config.yaml answer with the selector's labels; catalog
-            # entries with one item without labels. A binary that predates the catalog
-            # answers 404 for catalog names: those are skipped (the lead's rebuild covers
-            # them); everything else must answer with items.
+            # entries with one item without labels. Every example must answer with items.
             configured = config_served_names(backend)
             asked = 0
             for where, ns, metric, selector in example_metric_requests():
@@ -1045,14 +1043,11 @@ def test_deployment_args_serve_the_examples(tmp_path, backend, keda_pb, kdir_nam
                 while True:
                     resp = proc.request("GET", path, cert=pki.front_proxy, headers=headers)
                     items = resp.json().get("items") if resp.status == 200 else None
-                    if items or (resp.status == 404 and metric in CATALOG_NAMES
-                                 and metric not in configured):
+                    if items:
                         break
                     assert time.monotonic() < deadline, (
                         f"{where}: {path} -> {resp.status} {resp.body[:300]!r}")
                     time.sleep(0.5)
-                if not items:
-                    continue
                 for item in items:
                     assert item["metricName"] == metric
                     if metric in configured:
