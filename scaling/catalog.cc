@@ -100,9 +100,9 @@ std::vector<CatalogEntry> BuildCatalog() {
                .over_time = OverTime::kAvg,
                .across = Across::kAvg,
                .window = kGaugeWindow,
-               .unit = "as neuron-monitor reports it",
+               .unit = "ratio (0-1)",
                .target_type = "Value",
-               .typical_target = "",
+               .typical_target = "700m",
                .description = "NeuronCore utilization, mean over the selected cores"});
   c.push_back({.name = "neuron-execution-latency-p99",
                .family_name = "AWS Neuron monitor",
@@ -115,7 +115,7 @@ std::vector<CatalogEntry> BuildCatalog() {
                .window = kGaugeWindow,
                .unit = "seconds",
                .target_type = "Value",
-               .typical_target = "",
+               .typical_target = "200m",
                .description = "the worst selected runtime's p99 execution latency"});
   c.push_back({.name = "neuron-errors-per-second",
                .family_name = "AWS Neuron monitor",
@@ -127,7 +127,7 @@ std::vector<CatalogEntry> BuildCatalog() {
                .window = kCounterWindow,
                .unit = "errors per second",
                .target_type = "Value",
-               .typical_target = "",
+               .typical_target = "1",
                .description = "execution errors of every type, per second"});
   // vLLM.
   c.push_back(ServerGauge("vllm-requests-waiting", "vLLM", {"vllm:num_requests_waiting"},
@@ -142,7 +142,7 @@ std::vector<CatalogEntry> BuildCatalog() {
   c.push_back(ServerHistogram("vllm-ttft-p95", "vLLM", {"vllm:time_to_first_token_seconds"},
                               "500m", "time to first token, p95", vllm_keys));
   c.push_back(ServerHistogram("vllm-e2e-latency-p95", "vLLM",
-                              {"vllm:e2e_request_latency_seconds"}, "",
+                              {"vllm:e2e_request_latency_seconds"}, "10",
                               "end-to-end request latency, p95", vllm_keys));
   c.push_back(ServerHistogram("vllm-inter-token-latency-p95", "vLLM",
                               {"vllm:inter_token_latency_seconds",
@@ -161,15 +161,15 @@ std::vector<CatalogEntry> BuildCatalog() {
                .window = kCounterWindow,
                .unit = "microseconds",
                .target_type = "Value",
-               .typical_target = "",
+               .typical_target = "50k",
                .description = "mean time a successful request waited in the queue",
                .series_keys = triton_keys});
   // TGI.
   c.push_back(ServerGauge("tgi-queue-size", "TGI", {"tgi_queue_size"}, Across::kSum, "requests",
                           "AverageValue", "5", "requests waiting in the queue", {}));
   c.push_back(ServerGauge("tgi-batch-size", "TGI", {"tgi_batch_current_size"}, Across::kAvg,
-                          "requests", "Value", "", "current batch size, mean over pods", {}));
-  c.push_back(ServerHistogram("tgi-request-latency-p95", "TGI", {"tgi_request_duration"}, "",
+                          "requests", "Value", "16", "current batch size, mean over pods", {}));
+  c.push_back(ServerHistogram("tgi-request-latency-p95", "TGI", {"tgi_request_duration"}, "10",
                               "end-to-end request latency, p95", {}));
   // SGLang.
   c.push_back(ServerGauge("sglang-queue-requests", "SGLang", {"sglang:num_queue_reqs"},

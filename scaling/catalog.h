@@ -65,7 +65,7 @@ struct CatalogEntry {
   double quantile = 0;  // kHistogramQuantile
   std::string_view unit;
   std::string_view target_type;     // "Value" or "AverageValue"
-  std::string_view typical_target;  // a Kubernetes quantity, "" when it depends on the model
+  std::string_view typical_target;  // a Kubernetes quantity: a starting point to tune
   std::string_view description;
   // Selector keys matched against series labels, besides the keys every family has (see
   // SeriesKey in scaling/catalog_request.h). Empty for kNeuron: every key is a series key.

@@ -140,6 +140,8 @@ TEST(CatalogTable, EveryEntryIsWellFormed) {
     EXPECT_FALSE(e.unit.empty());
     EXPECT_FALSE(e.description.empty());
     EXPECT_TRUE(e.target_type == "Value" || e.target_type == "AverageValue") << e.target_type;
+    // Every entry recommends a starting target, a valid Kubernetes quantity.
+    EXPECT_FALSE(e.typical_target.empty()) << e.name;
     if (!e.typical_target.empty()) {
       EXPECT_TRUE(apiserver::Quantity::Parse(e.typical_target).ok()) << e.typical_target;
     }
