@@ -108,6 +108,18 @@ bool CatalogProvider::Present(const CatalogEntry& entry,
   return needs_all ? found == series.size() : found > 0;
 }
 
+size_t CatalogProvider::listed_entries() const {
+  std::shared_ptr<const std::set<std::string>> present;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    present = present_;
+  }
+  if (!present) return 0;
+  size_t n = 0;
+  for (const CatalogEntry* e : entries_) n += Present(*e, *present) ? 1 : 0;
+  return n;
+}
+
 bool CatalogProvider::Serves(const std::string& name) const {
   const CatalogEntry* e = FindCatalogEntry(name);
   return e != nullptr && config_.Serves(std::string(e->name));

@@ -62,6 +62,8 @@ class CatalogProvider : public apiserver::ExternalMetricsProvider {
   bool Serves(const std::string& name) const;
   // The entries the config leaves on, in catalog order.
   const std::vector<const CatalogEntry*>& entries() const { return entries_; }
+  // How many entries the last discovery found series for (0 before the first).
+  size_t listed_entries() const;
   // Values left out because they were NaN or ±Inf, since start.
   uint64_t non_finite_values_dropped() const { return non_finite_dropped_.load(); }
 

@@ -110,6 +110,22 @@ void ExportBackendMetrics(const ProviderBundle& bundle, SelfMetrics& metrics) {
                                signals->non_finite_values_dropped())};
     });
   }
+  if (bundle.catalog) {
+    const scaling::CatalogProvider* catalog = bundle.catalog;
+    metrics.AddSource([catalog] {
+      const size_t listed = catalog->listed_entries();
+      return std::vector<prometheus::MetricFamily>{
+          SelfMetrics::Gauge("sextant_catalog_entries",
+                             "Built-in catalog entries the config leaves on.",
+                             static_cast<double>(catalog->entries().size())),
+          SelfMetrics::Gauge("sextant_catalog_listed_entries",
+                             "Catalog entries whose series discovery last found.",
+                             static_cast<double>(listed)),
+          SelfMetrics::Counter("sextant_catalog_non_finite_values_dropped_total",
+                               "NaN or infinite catalog values left out of answers.",
+                               catalog->non_finite_values_dropped())};
+    });
+  }
 }
 
 int Run(const ServerOptions& options) {

@@ -660,10 +660,21 @@ def test_a_namespace_without_series_is_an_empty_list(sextant, pki):
         assert get_items(sextant, pki, entry, None, "prod") == [], entry
 
 
+def self_metric(sx, pki, name: str) -> float:
+    resp = sx.request("GET", "/metrics", cert=pki.alice)
+    assert resp.status == 200, resp.body
+    match = re.search(rf"^{name} (\S+)$", resp.body.decode(), re.M)
+    assert match, f"{name} not on /metrics"
+    return float(match.group(1))
+
+
 def test_discovery_lists_every_entry_whose_series_exist(sextant, pki):
     names = discovered(sextant, pki)
     missing = set(ENTRIES) - names
     assert not missing, f"not listed: {sorted(missing)}"
+    # /metrics says the same.
+    assert self_metric(sextant, pki, "sextant_catalog_entries") == len(ENTRIES)
+    assert self_metric(sextant, pki, "sextant_catalog_listed_entries") == len(ENTRIES)
 
 
 def test_unknown_entry_is_not_found(sextant, pki):
@@ -791,6 +802,8 @@ def test_discovery_lists_only_entries_whose_series_exist(small, pki):
     absent = set(ENTRIES) - present
     assert present - {"gpu-utilization"} <= names, sorted(present - names)
     assert not (absent & names), f"listed without series: {sorted(absent & names)}"
+    assert self_metric(sx, pki, "sextant_catalog_entries") == len(ENTRIES) - 1  # one disabled
+    assert self_metric(sx, pki, "sextant_catalog_listed_entries") == len(present - {"gpu-utilization"})
 
 
 def test_an_unlisted_entry_is_still_answered_with_an_empty_list(small, pki):
@@ -858,8 +871,10 @@ def test_a_non_finite_value_is_an_empty_list(small, pki):
         time.sleep(2.5)  # past Sextant's one-second lag and its cache TTL
         # The NaN series is selected: no fallback to vllm:gpu_cache_usage_perc, no item.
         reqs = [("model_name", "in", ["mistral-7b", "llama-3-8b"])]
+        dropped = self_metric(sx, pki, "sextant_catalog_non_finite_values_dropped_total")
         for selector in (None, render_selector(reqs)):
             assert get_items(sx, pki, "vllm-kv-cache-usage", selector, NAMESPACE) == [], selector
+        assert self_metric(sx, pki, "sextant_catalog_non_finite_values_dropped_total") >= dropped + 1
         # The other model's series alone is finite and answered.
         c = ("kv llama only", "vllm-kv-cache-usage", [("model_name", "=", ["llama-3-8b"])],
              NAMESPACE, False)
