@@ -7,12 +7,14 @@
 // Memory access rules for every kernel below: full vectors are read with LoadU only while a
 // whole vector fits before values + n; the remainder goes through LoadPartial, which never
 // touches memory outside [p, p + count): a masked load where masked-off lanes cannot fault
-// (AVX-512), else a copy through a stack buffer. Nothing is allocated; Quantile writes only to
-// the caller's scratch buffer. Element i always lands in lane i % N of its chain, whatever the
-// alignment of p, so results are deterministic for given values and target (no peeling).
+// (AVX-512), else a copy through a stack buffer. Software prefetches (long inputs) also stay
+// inside [p, p + n). Nothing is allocated; Quantile writes only to the caller's scratch
+// buffer. Element i always lands in lane i % N of its chain, whatever the alignment of p, so
+// results are deterministic for given values and target (no peeling).
 #include "scaling/kernels/window_kernels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -35,6 +37,7 @@ struct Variance {
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "scaling/kernels/window_kernels.cc"
+#include "hwy/cache_control.h"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 
@@ -66,10 +69,20 @@ HWY_INLINE V LoadPartial(D d, const double* HWY_RESTRICT p, size_t count, double
 #endif
 }
 
+// Software prefetch distance for long inputs, in doubles (2 KiB ahead). Past L2 the kernels
+// are bound by how many lines are in flight; prefetching every line 2 KiB ahead keeps the
+// stream going across 4 KiB page boundaries, where the hardware prefetcher stops (measured:
+// a few percent on 10,000-sample windows; 1 KiB is as good, 4 KiB worse). Only addresses
+// inside [p, p + n) are prefetched.
+constexpr size_t kPrefetchDoubles = 256;
+constexpr size_t kDoublesPerLine = 64 / sizeof(double);
+
 // Runs acc.Add(chain, v) over all of p[0, n) in vectors; padding lanes hold `fill` (the
 // operation's identity). Long inputs use four independent chains so that dependent adds/max
 // overlap, short ones (a typical 40-sample window) only chain 0, which keeps the final
-// reduction cheap. Returns whether chains 1..3 were used.
+// reduction cheap: there the instruction count per window is what limits how many windows'
+// loads are in flight, and a second chain measured slower. Returns whether chains 1..3 were
+// used.
 template <class Acc>
 HWY_INLINE bool ForEachVector(D d, const double* HWY_RESTRICT p, size_t n, double fill, Acc& acc) {
   const size_t N = hn::Lanes(d);
@@ -78,6 +91,15 @@ HWY_INLINE bool ForEachVector(D d, const double* HWY_RESTRICT p, size_t n, doubl
     for (; i + N <= n; i += N) acc.Add(0, hn::LoadU(d, p + i));
     if (i < n) acc.Add(0, LoadPartial(d, p + i, n - i, fill));
     return false;
+  }
+  for (; i + 4 * N + kPrefetchDoubles <= n; i += 4 * N) {
+    for (size_t b = 0; b < 4 * N; b += kDoublesPerLine) {
+      hwy::Prefetch(p + i + kPrefetchDoubles + b);
+    }
+    acc.Add(0, hn::LoadU(d, p + i));
+    acc.Add(1, hn::LoadU(d, p + i + N));
+    acc.Add(2, hn::LoadU(d, p + i + 2 * N));
+    acc.Add(3, hn::LoadU(d, p + i + 3 * N));
   }
   for (; i + 4 * N <= n; i += 4 * N) {
     acc.Add(0, hn::LoadU(d, p + i));
@@ -623,6 +645,21 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// HWY_DYNAMIC_DISPATCH without its call into libhwy per kernel call: the ChosenTarget
+// singleton's address never changes, so it is fetched once; its target mask is still read on
+// every call, so hwy::SetSupportedTargetsForTest (the per-target tests) takes effect as
+// before. Saves a cross-library call on every 40-sample window.
+std::atomic<hwy::ChosenTarget*> chosen_target{nullptr};  // constant-initialized
+HWY_INLINE hwy::ChosenTarget& Chosen() {
+  hwy::ChosenTarget* chosen = chosen_target.load(std::memory_order_relaxed);
+  if (HWY_UNLIKELY(chosen == nullptr)) {
+    chosen = &hwy::GetChosenTarget();  // the same object for every thread: racing is benign
+    chosen_target.store(chosen, std::memory_order_relaxed);
+  }
+  return *chosen;
+}
+#define SEXTANT_DISPATCH(FUNC_NAME) (*(HWY_DISPATCH_TABLE(FUNC_NAME)[Chosen().GetIndex()]))
+
 // Go's time.Duration.Seconds() for a duration given in milliseconds (upstream divides rate by
 // the range's Seconds()).
 double DurationSeconds(int64_t ms) {
@@ -687,22 +724,22 @@ double UpstreamWelford(const double* values, size_t n) {
 }  // namespace
 
 double Sum(const double* values, size_t n) {
-  return n == 0 ? kNaN : HWY_DYNAMIC_DISPATCH(SumImpl)(values, n);
+  return n == 0 ? kNaN : SEXTANT_DISPATCH(SumImpl)(values, n);
 }
 double Mean(const double* values, size_t n) {
-  return n == 0 ? kNaN : HWY_DYNAMIC_DISPATCH(MeanImpl)(values, n);
+  return n == 0 ? kNaN : SEXTANT_DISPATCH(MeanImpl)(values, n);
 }
 double Min(const double* values, size_t n) {
-  return n == 0 ? kNaN : HWY_DYNAMIC_DISPATCH(MinImpl)(values, n);
+  return n == 0 ? kNaN : SEXTANT_DISPATCH(MinImpl)(values, n);
 }
 double Max(const double* values, size_t n) {
-  return n == 0 ? kNaN : HWY_DYNAMIC_DISPATCH(MaxImpl)(values, n);
+  return n == 0 ? kNaN : SEXTANT_DISPATCH(MaxImpl)(values, n);
 }
 double Count(size_t n) { return n == 0 ? kNaN : static_cast<double>(n); }
 double Last(const double* values, size_t n) { return n == 0 ? kNaN : values[n - 1]; }
 double StdVar(const double* values, size_t n) {
   if (n == 0) return kNaN;
-  const auto variance = HWY_DYNAMIC_DISPATCH(StdVarImpl)(values, n);
+  const auto variance = SEXTANT_DISPATCH(StdVarImpl)(values, n);
   return variance.ill_conditioned ? UpstreamWelford(values, n) : variance.value;
 }
 double StdDev(const double* values, size_t n) { return std::sqrt(StdVar(values, n)); }
@@ -722,7 +759,7 @@ double Quantile(double q, const double* values, size_t n, double* scratch) {
   const size_t k = static_cast<size_t>(lower_index);
   const bool want_next = static_cast<size_t>(upper_index) != k;
   double lower = kNaN, upper = kNaN;
-  HWY_DYNAMIC_DISPATCH(SelectImpl)(values, n, k, want_next, scratch, &lower, &upper);
+  SEXTANT_DISPATCH(SelectImpl)(values, n, k, want_next, scratch, &lower, &upper);
   if (!want_next) upper = lower;
   return lower * (1 - weight) + upper * weight;
 }
@@ -730,7 +767,7 @@ double Quantile(double q, const double* values, size_t n, double* scratch) {
 double Rate(const double* values, const int64_t* timestamps_ms, size_t n, int64_t range_start_ms,
             int64_t range_end_ms, PrometheusVersion version) {
   if (n < 2) return kNaN;
-  const double raw = HWY_DYNAMIC_DISPATCH(CounterIncreaseImpl)(values, n);
+  const double raw = SEXTANT_DISPATCH(CounterIncreaseImpl)(values, n);
   return Extrapolate(raw, values, timestamps_ms, n, range_start_ms, range_end_ms, true, true,
                      version);
 }
@@ -738,7 +775,7 @@ double Rate(const double* values, const int64_t* timestamps_ms, size_t n, int64_
 double Increase(const double* values, const int64_t* timestamps_ms, size_t n,
                 int64_t range_start_ms, int64_t range_end_ms, PrometheusVersion version) {
   if (n < 2) return kNaN;
-  const double raw = HWY_DYNAMIC_DISPATCH(CounterIncreaseImpl)(values, n);
+  const double raw = SEXTANT_DISPATCH(CounterIncreaseImpl)(values, n);
   return Extrapolate(raw, values, timestamps_ms, n, range_start_ms, range_end_ms, true, false,
                      version);
 }
@@ -806,9 +843,11 @@ void AggregateGroups(AcrossOp op, const SeriesGroups& groups, const double* valu
   }
 }
 
-const char* KernelTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(TargetImpl)()); }
-size_t KernelLanes() { return HWY_DYNAMIC_DISPATCH(LanesImpl)(); }
+const char* KernelTargetName() { return hwy::TargetName(SEXTANT_DISPATCH(TargetImpl)()); }
+size_t KernelLanes() { return SEXTANT_DISPATCH(LanesImpl)(); }
 std::vector<int64_t> KernelTargets() { return hwy::SupportedAndGeneratedTargets(); }
+
+#undef SEXTANT_DISPATCH
 
 }  // namespace sextant::scaling::kernels
 #endif  // HWY_ONCE
