@@ -125,9 +125,11 @@ std::vector<Flag> Flags(ServerOptions& o, std::map<std::string, bool>& touched) 
          return SetDuration("shutdown-timeout", v, &o.shutdown_timeout); }},
       {"static-metrics", "serve a static table of metrics from this YAML file", false,
        str(&o.static_metrics_file)},
-      {"config", "prometheus-adapter style configuration file (externalRules, prometheus:)",
+      {"config", "prometheus-adapter style configuration file (externalRules, prometheus:, "
+                 "signals:, catalog:)",
        false, str(&o.config_file)},
-      {"prometheus-url", "Prometheus URL, may carry a path prefix (e.g. https://mimir/prometheus)",
+      {"prometheus-url", "Prometheus URL, may carry a path prefix (e.g. https://mimir/prometheus); "
+                         "alone, without --config, serves the built-in catalog",
        false, opt(&o.prometheus.url)},
       {"prometheus-verb", "GET or POST (default GET; long queries switch to POST)", false,
        opt(&o.prometheus.verb)},

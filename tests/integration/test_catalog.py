@@ -556,10 +556,12 @@ def write_config(path, config: dict):
     return path
 
 
-def start_sextant(directory, pki, config_path) -> SextantProcess:
+def start_sextant(directory, pki, config_path, source=None) -> SextantProcess:
+    """Sextant with `config_path`, or with the extra flags `source` instead of a config."""
     proc = SextantProcess(
         ["--tls-cert-file", str(pki.server.cert), "--tls-private-key-file", str(pki.server.key),
-         "--client-ca-file", str(pki.client_ca.cert), "--config", str(config_path),
+         "--client-ca-file", str(pki.client_ca.cert),
+         *(source or ["--config", str(config_path)]),
          "--cache-ttl", "1s", "--metrics-relist-interval", "5s", "--v", "2"],
         directory / "sextant.log", directory, ca_file=pki.server_ca.cert)
     proc.start()
@@ -675,6 +677,29 @@ def test_discovery_lists_every_entry_whose_series_exist(sextant, pki):
     # /metrics says the same.
     assert self_metric(sextant, pki, "sextant_catalog_entries") == len(ENTRIES)
     assert self_metric(sextant, pki, "sextant_catalog_listed_entries") == len(ENTRIES)
+
+
+def test_prometheus_url_alone_serves_the_catalog(tmp_path, pki, prometheus, sextant):
+    """No config file: --prometheus-url alone serves every entry, with the default buffer 0
+    (the main stack's buffer is 2), and the same values for the same t."""
+    proc = start_sextant(tmp_path, pki, None,
+                         ["--prometheus-url", f"http://127.0.0.1:{prometheus.port}"])
+    try:
+        deadline = time.monotonic() + 20
+        while set(ENTRIES) - discovered(proc, pki):
+            assert time.monotonic() < deadline, sorted(set(ENTRIES) - discovered(proc, pki))
+            time.sleep(0.5)
+        for entry in ("gpu-pending-demand", "vllm-requests-waiting", "gpu-tensor-active"):
+            c = (f"url only: {entry}", entry, [], NAMESPACE, False)
+            assert compare(proc, pki, prometheus, c), entry
+        deficit = get_items(proc, pki, "gpu-headroom-deficit", None, NAMESPACE)
+        with_buffer = get_items(sextant, pki, "gpu-headroom-deficit", None, NAMESPACE)
+        if item_time(deficit[0]) == item_time(with_buffer[0]):
+            assert quantity(with_buffer[0]["value"]) == \
+                max(0.0, quantity(deficit[0]["value"])) + BUFFER or \
+                quantity(deficit[0]["value"]) == 0
+    finally:
+        proc.stop()
 
 
 def test_unknown_entry_is_not_found(sextant, pki):
