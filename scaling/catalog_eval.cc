@@ -64,6 +64,24 @@ std::optional<double> PrimaryOrFallback(const CatalogRequest& request, const Win
   return std::nullopt;
 }
 
+// `key` (EncodeLabels form: name 0xFF value 0xFF ...) without its __name__ label.
+std::string WithoutName(std::string_view key) {
+  std::string out;
+  out.reserve(key.size());
+  size_t pos = 0;
+  while (pos < key.size()) {
+    const size_t name_end = key.find('\xff', pos);
+    if (name_end == std::string_view::npos) break;
+    const size_t value_end = key.find('\xff', name_end + 1);
+    if (value_end == std::string_view::npos) break;
+    if (key.substr(pos, name_end - pos) != "__name__") {
+      out.append(key.substr(pos, value_end + 1 - pos));
+    }
+    pos = value_end + 1;
+  }
+  return out;
+}
+
 std::optional<double> UsedRatio(const CatalogRequest& request, const WindowView& view,
                                 const PodSet& pods) {
   const CatalogEntry& entry = request.entry();
@@ -71,9 +89,7 @@ std::optional<double> UsedRatio(const CatalogRequest& request, const WindowView&
   std::map<std::string, std::pair<std::optional<double>, std::optional<double>>> gpus;
   for (int side = 0; side < 2; ++side) {
     for (const SeriesWindow& s : Kept(request, view, entry.metrics[side], pods)) {
-      query::LabelSet labels = DecodeLabels(s.labels_key);
-      labels.erase("__name__");
-      auto& slot = gpus[EncodeLabels(labels)];
+      auto& slot = gpus[WithoutName(s.labels_key)];
       (side == 0 ? slot.first : slot.second) = kernels::Mean(s.values, s.size);
     }
   }
