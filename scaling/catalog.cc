@@ -12,6 +12,8 @@ using std::chrono::milliseconds;
 constexpr milliseconds kGaugeWindow{60000};       // 1m: smooths a scrape or two of noise
 constexpr milliseconds kCounterWindow{120000};    // 2m: at least 2 samples at 1m scrapes
 constexpr milliseconds kHistogramWindow{300000};  // 5m: enough observations for a p95
+// 5m: kube-state-metrics' last values as an instant selector finds them (its lookback).
+constexpr milliseconds kKubeStateWindow{300000};
 
 const std::vector<std::string_view> kDcgmKeys = {"gpu",        "UUID",     "device",  "modelName",
                                                  "pci_bus_id", "Hostname", "hostname"};
@@ -183,7 +185,7 @@ std::vector<CatalogEntry> BuildCatalog() {
                .family_name = "kube-state-metrics (Karpenter headroom)",
                .family = CatalogFamily::kKubeState,
                .plan = CatalogPlan::kPendingDemand,
-               .window = kGaugeWindow,
+               .window = kKubeStateWindow,
                .unit = "GPUs",
                .target_type = "AverageValue",
                .typical_target = "1",
@@ -193,7 +195,7 @@ std::vector<CatalogEntry> BuildCatalog() {
                .family_name = "kube-state-metrics (Karpenter headroom)",
                .family = CatalogFamily::kKubeState,
                .plan = CatalogPlan::kHeadroomDeficit,
-               .window = kGaugeWindow,
+               .window = kKubeStateWindow,
                .unit = "GPUs",
                .target_type = "AverageValue",
                .typical_target = "1",

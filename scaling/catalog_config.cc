@@ -69,6 +69,8 @@ std::string CatalogConfig::KubeStateResource() const {
 Status ParseCatalog(const YamlDocument& doc, const YAML::Node& node, const YAML::Node& key,
                     CatalogConfig* out) {
   if (!node.IsDefined() || node.IsNull()) return OkStatus();
+  // `catalog: []` was the reserved empty value of earlier versions: still the defaults.
+  if (node.IsSequence() && node.size() == 0) return OkStatus();
   if (!node.IsMap()) return doc.Error(node, key, "catalog", "must be a mapping");
   static const std::set<std::string> kKeys = {"enabled", "disabled", "gpuHeadroom"};
   return doc.ForEachKey(

@@ -44,8 +44,8 @@ struct CatalogConfig {
   std::string KubeStateResource() const;
 };
 
-// Parses the value of the top-level `catalog:` key (`node`, at `key`) into `out`; null and
-// `{}` leave the defaults. Used by scaling/adapter_config.cc.
+// Parses the value of the top-level `catalog:` key (`node`, at `key`) into `out`; null, `{}`
+// and `[]` (what earlier versions accepted) leave the defaults. Used by scaling/adapter_config.cc.
 Status ParseCatalog(const YamlDocument& doc, const YAML::Node& node, const YAML::Node& key,
                     CatalogConfig* out);
 

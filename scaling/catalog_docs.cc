@@ -53,9 +53,8 @@ std::string PerSeries(const CatalogEntry& e, const std::string& metric, const st
   return OverTimeCall(f, selector + Range(e));
 }
 
-std::string Last(const std::string& selector) {
-  return "last_over_time(" + selector + "[1m])";
-}
+// kube-state-metrics' current value: an instant selector (scaling/catalog_eval.h).
+std::string Last(const std::string& selector) { return selector; }
 
 std::string PendingPromql(const CatalogConfig& config) {
   const std::string r = config.KubeStateResource();

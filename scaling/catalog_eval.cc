@@ -122,10 +122,10 @@ struct KubeState {
   PodSet pending_or_run;  // ... Pending or Running
 };
 
-KubeState ReadPhases(const WindowView& view) {
+KubeState ReadPhases(const WindowView& view, const CurrentSeries& current) {
   KubeState state;
   for (const SeriesWindow& s : view.series) {
-    if (s.size == 0 || s.Label("__name__") != "kube_pod_status_phase") continue;
+    if (!current(s) || s.Label("__name__") != "kube_pod_status_phase") continue;
     state.has_phase = true;
     if (Last(s) != 1) continue;
     std::pair<std::string, std::string> pod{std::string(s.Label("namespace")),
@@ -137,10 +137,11 @@ KubeState ReadPhases(const WindowView& view) {
 }
 
 double PendingDemand(const CatalogRequest& request, const WindowView& view, const PodSet& pods,
-                     const KubeState& state) {
+                     const KubeState& state, const CurrentSeries& current) {
   double sum = 0;
   for (const SeriesWindow& s :
        Kept(request, view, "kube_pod_container_resource_requests", pods)) {
+    if (!current(s)) continue;
     if (!s.Label("node").empty()) continue;  // scheduled: its node holds the GPUs
     if (state.pending.count({std::string(s.Label("namespace")), std::string(s.Label("pod"))})) {
       sum += Last(s);
@@ -149,12 +150,13 @@ double PendingDemand(const CatalogRequest& request, const WindowView& view, cons
   return sum;
 }
 
-double FreeAllocatable(const WindowView& view, const KubeState& state) {
+double FreeAllocatable(const WindowView& view, const KubeState& state,
+                       const CurrentSeries& current) {
   std::map<std::string, double> allocatable;  // node -> last allocatable
   std::map<std::string, double> requested;    // node -> requests of live pods on it
   std::set<std::string> cordoned;
   for (const SeriesWindow& s : view.series) {
-    if (s.size == 0) continue;
+    if (!current(s)) continue;
     const std::string_view name = s.Label("__name__");
     const std::string node(s.Label("node"));
     if (name == "kube_node_status_allocatable") {
@@ -180,7 +182,13 @@ double FreeAllocatable(const WindowView& view, const KubeState& state) {
 
 std::optional<double> EvaluateCatalog(const CatalogRequest& request, const WindowView& view,
                                       kernels::PrometheusVersion version) {
-  const PodSet pods = request.has_pod_requirements() ? request.PodsOf(view) : PodSet{};
+  return EvaluateCatalog(request, view,
+                         request.has_pod_requirements() ? request.PodsOf(view) : PodSet{},
+                         version);
+}
+
+std::optional<double> EvaluateCatalog(const CatalogRequest& request, const WindowView& view,
+                                      const PodSet& pods, kernels::PrometheusVersion version) {
   switch (request.entry().plan) {
     case CatalogPlan::kGauge:
     case CatalogPlan::kHistogramQuantile:
@@ -191,12 +199,13 @@ std::optional<double> EvaluateCatalog(const CatalogRequest& request, const Windo
       return IncreaseRatio(request, view, pods, version);
     case CatalogPlan::kPendingDemand:
     case CatalogPlan::kHeadroomDeficit: {
-      const KubeState state = ReadPhases(view);
+      const CurrentSeries current(view);
+      const KubeState state = ReadPhases(view, current);
       if (!state.has_phase) return std::nullopt;
-      const double pending = PendingDemand(request, view, pods, state);
+      const double pending = PendingDemand(request, view, pods, state, current);
       if (request.entry().plan == CatalogPlan::kPendingDemand) return pending;
       const double want = pending + static_cast<double>(request.config().gpu_buffer);
-      return std::max(0.0, want - FreeAllocatable(view, state));
+      return std::max(0.0, want - FreeAllocatable(view, state, current));
     }
   }
   return std::nullopt;

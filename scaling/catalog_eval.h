@@ -19,8 +19,12 @@
 //   allocatable of the resource and not kube_node_spec_unschedulable 1 of max(0, last
 //   allocatable - the last requests on that node of pods whose phase Pending or Running is 1).
 //   The request's selector narrows the pending pods only.
-// "Last" is the last sample in the window. Returns no value when the entry has none (no series
-// kept); NaN and ±Inf are returned as they are (the provider leaves them out).
+// "Last" is the last sample in the window. The kube-state-metrics plans read only current
+// series, whose last sample is from their target's (job, instance) latest scrape: as an
+// instant selector, which Prometheus' staleness markers rid of a deleted pod's series or of
+// the node="" requests of a pod bound to a node since.
+// Returns no value when the entry has none (no series kept); NaN and ±Inf are returned as
+// they are (the provider leaves them out).
 // Thread safety: a pure function.
 #ifndef SEXTANT_SCALING_CATALOG_EVAL_H_
 #define SEXTANT_SCALING_CATALOG_EVAL_H_
@@ -33,6 +37,12 @@
 
 namespace sextant::scaling {
 
+// With `pods`, the (namespace, pod) pairs of the request's pod-label requirements (read
+// through request.pod_labels_selector(); ignored without such requirements).
+std::optional<double> EvaluateCatalog(const CatalogRequest& request, const WindowView& view,
+                                      const std::set<std::pair<std::string, std::string>>& pods,
+                                      kernels::PrometheusVersion version);
+// The same, the pods read from the kube_pod_labels series of `view` itself.
 std::optional<double> EvaluateCatalog(const CatalogRequest& request, const WindowView& view,
                                       kernels::PrometheusVersion version);
 

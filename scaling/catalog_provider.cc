@@ -23,6 +23,14 @@ std::vector<std::string> DiscoveryNames(const std::vector<const CatalogEntry*>& 
   return {names.begin(), names.end()};
 }
 
+// The subscription's newline-separated selectors on one log line.
+std::string OneLine(std::string text) {
+  for (char& c : text) {
+    if (c == '\n') c = ';';
+  }
+  return text;
+}
+
 std::string Digits17(double v) {
   char buf[40];
   std::snprintf(buf, sizeof(buf), "%.17g", v);
@@ -152,16 +160,28 @@ Result<std::vector<apiserver::ExternalMetricValue>> CatalogProvider::GetExternal
       CatalogRequest::Make(*entry, config_, request.namespace_name, request.selector,
                            pod_labels_available_.load());
   if (!plan.ok()) return plan.status();
+  // Pod-label requirements: the pods first, through their own small subscription, so that
+  // the entry's series subscription stays shared by every selector of the namespace.
+  std::set<std::pair<std::string, std::string>> pods;
+  Status status;
+  if (plan->has_pod_requirements()) {
+    status = store_.Read(plan->pod_labels_selector(), plan->window(), request.deadline,
+                         [&](const WindowView& view) { pods = plan->PodsOf(view); });
+  }
   std::optional<double> value;
   int64_t t = 0;
-  Status status = store_.Read(plan->selector(), plan->window(), request.deadline,
-                              [&](const WindowView& view) {
-                                value = EvaluateCatalog(*plan, view, store_.options().version);
-                                t = view.eval_time_ms;
-                              });
+  if (status.ok()) {
+    status = store_.Read(plan->selector(), plan->window(), request.deadline,
+                         [&](const WindowView& view) {
+                           value = EvaluateCatalog(*plan, view, pods, store_.options().version);
+                           t = view.eval_time_ms;
+                         });
+  }
   if (!status.ok()) {
     SEXTANT_LOG(WARNING) << "catalog \"" << entry->name << "\" failed: " << status.ToString()
-                         << "; series: " << plan->selector();
+                         << "; series: " << OneLine(plan->selector())
+                         << (plan->has_pod_requirements() ? "; " + plan->pod_labels_selector()
+                                                          : "");
     return ClientSafe(status, std::string(entry->name));
   }
   std::vector<apiserver::ExternalMetricValue> items;

@@ -5,7 +5,8 @@
 // not: one item without labels, timestamped with the evaluation time t, window_seconds the
 // entry's window; an empty list when the entry has no value (nothing selected) or its value is
 // NaN or ±Inf (counted). The request is read and kept as scaling/catalog_request.h says and
-// evaluated as scaling/catalog_eval.h says. Cluster-wide families (Neuron, kube-state-metrics)
+// evaluated as scaling/catalog_eval.h says (with pod-label requirements, the pods are read
+// first, through their own subscription). Cluster-wide families (Neuron, kube-state-metrics)
 // ignore the request's namespace. At verbosity 2 every value is logged with full precision:
 // `catalog "<name>" t=<seconds> value=<%.17g>`.
 // Discovery: every relist_interval (the first round at Start) one instant query,
@@ -62,6 +63,8 @@ class CatalogProvider : public apiserver::ExternalMetricsProvider {
   bool Serves(const std::string& name) const;
   // The entries the config leaves on, in catalog order.
   const std::vector<const CatalogEntry*>& entries() const { return entries_; }
+  // Whether the last discovery found kube_pod_labels (true until the first answer).
+  bool pod_labels_available() const { return pod_labels_available_.load(); }
   // How many entries the last discovery found series for (0 before the first).
   size_t listed_entries() const;
   // Values left out because they were NaN or ±Inf, since start.

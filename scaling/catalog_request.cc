@@ -1,5 +1,7 @@
 #include "scaling/catalog_request.h"
 
+#include <algorithm>
+
 #include "query/promql.h"
 #include "scaling/selector_matchers.h"
 
@@ -83,7 +85,11 @@ Result<CatalogRequest> CatalogRequest::Make(const CatalogEntry& entry, const Cat
   CatalogRequest out;
   out.entry_ = &entry;
   out.config_ = &config;
-  const bool pod_mapped = entry.family != CatalogFamily::kNeuron && pod_labels_available;
+  // The headroom entries never fall back: without kube_pod_labels a pod-label key selects
+  // no pending pod (rather than, for `notin`, every pod, placeholders included).
+  const bool pod_mapped =
+      entry.family == CatalogFamily::kKubeState ||
+      (entry.family != CatalogFamily::kNeuron && pod_labels_available);
   for (const apiserver::Requirement& r : selector.requirements()) {
     if (!pod_mapped || SeriesKey(entry, r.key)) {
       out.series_requirements_.push_back(AsLabelRequirement(r));
@@ -142,7 +148,7 @@ Result<CatalogRequest> CatalogRequest::Make(const CatalogEntry& entry, const Cat
     std::vector<LabelMatcher> matchers;
     if (!cluster_wide) matchers.push_back({"namespace", LabelMatcher::Op::kEqual, namespace_name});
     matchers.insert(matchers.end(), pod_matchers->matchers.begin(), pod_matchers->matchers.end());
-    parts.push_back(query::RenderSelector("kube_pod_labels", matchers));
+    out.pod_labels_selector_ = query::RenderSelector("kube_pod_labels", matchers);
   }
   for (const std::string& part : parts) {
     if (!out.selector_.empty()) out.selector_ += '\n';
@@ -151,14 +157,69 @@ Result<CatalogRequest> CatalogRequest::Make(const CatalogEntry& entry, const Cat
   return out;
 }
 
+CurrentSeries::CurrentSeries(const WindowView& view) {
+  for (const SeriesWindow& s : view.series) {
+    if (s.size == 0) continue;
+    Target& target = targets_[TargetKey(s)];
+    const int64_t last = s.timestamp_ms(s.size - 1);
+    target.latest = std::max(target.latest, last);
+    newest_ = std::max(newest_, last);
+    if (s.size >= 2) {
+      const int64_t gap = last - s.timestamp_ms(s.size - 2);
+      if (gap > 0 && (target.interval == 0 || gap < target.interval)) target.interval = gap;
+    }
+  }
+}
+
+bool CurrentSeries::operator()(const SeriesWindow& s) const {
+  if (s.size == 0) return false;
+  auto it = targets_.find(TargetKey(s));
+  if (it == targets_.end()) return false;
+  const Target& target = it->second;
+  if (s.timestamp_ms(s.size - 1) != target.latest) return false;  // ended before the last scrape
+  if (target.latest == newest_) return true;
+  // Another target scraped later: this one is alive while within 1.5 of its intervals (or,
+  // with one scrape in the window, its interval unknown, while in the window at all).
+  return target.interval == 0 || (newest_ - target.latest) * 2 < target.interval * 3;
+}
+
+std::string CurrentSeries::TargetKey(const SeriesWindow& s) {
+  return std::string(s.Label("job")) + '\xff' + std::string(s.Label("instance"));
+}
+
 std::set<std::pair<std::string, std::string>> CatalogRequest::PodsOf(
     const WindowView& view) const {
   std::set<std::pair<std::string, std::string>> pods;
+  const CurrentSeries current(view);
   for (const SeriesWindow& s : view.series) {
-    if (s.size == 0 || s.Label("__name__") != "kube_pod_labels") continue;
+    if (!current(s) || s.Label("__name__") != "kube_pod_labels") continue;
     pods.emplace(std::string(s.Label("namespace")), std::string(s.Label("pod")));
   }
   return pods;
+}
+
+bool LabelRequirementMatches(const apiserver::Requirement& r, const apiserver::Labels& labels) {
+  auto found = labels.find(r.key);
+  const std::string empty;
+  const std::string& value = found == labels.end() ? empty : found->second;
+  auto listed = [&] { return std::find(r.values.begin(), r.values.end(), value) != r.values.end(); };
+  switch (r.op) {
+    case apiserver::SelectorOperator::kEquals:
+    case apiserver::SelectorOperator::kDoubleEquals:
+    case apiserver::SelectorOperator::kIn:
+      return listed();
+    case apiserver::SelectorOperator::kNotEquals:
+    case apiserver::SelectorOperator::kNotIn:
+      return !listed();
+    case apiserver::SelectorOperator::kExists:
+      return !value.empty();
+    case apiserver::SelectorOperator::kDoesNotExist:
+      return value.empty();
+    case apiserver::SelectorOperator::kGreaterThan:
+    case apiserver::SelectorOperator::kLessThan:
+      return false;  // refused by Make
+  }
+  return false;
 }
 
 bool CatalogRequest::Keep(const SeriesWindow& series,
@@ -166,7 +227,7 @@ bool CatalogRequest::Keep(const SeriesWindow& series,
   if (series_requirements_.empty() && pod_requirements_.empty()) return true;
   const apiserver::Labels labels = WorkloadLabels(*entry_, series);
   for (const apiserver::Requirement& r : series_requirements_) {
-    if (!r.Matches(labels)) return false;
+    if (!LabelRequirementMatches(r, labels)) return false;
   }
   if (pod_requirements_.empty()) return true;
   auto ns = labels.find("namespace");

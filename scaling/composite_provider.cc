@@ -35,11 +35,17 @@ void CompositeProvider::ReportClash(const std::string& name, const char* message
 
 bool CompositeProvider::RulesList(const std::string& name) {
   if (!rules_) return false;
-  const std::string lowered = Lower(name);
-  for (const apiserver::ExternalMetricInfo& info : rules_->ListExternalMetrics()) {
-    if (Lower(info.name) == lowered) return true;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (rule_names_read_ == std::chrono::steady_clock::time_point{} ||
+      now - rule_names_read_ >= std::chrono::seconds(1)) {
+    rule_names_.clear();
+    for (const apiserver::ExternalMetricInfo& info : rules_->ListExternalMetrics()) {
+      rule_names_.insert(Lower(info.name));
+    }
+    rule_names_read_ = now;
   }
-  return false;
+  return rule_names_.count(Lower(name)) > 0;
 }
 
 std::vector<apiserver::ExternalMetricInfo> CompositeProvider::ListExternalMetrics() {

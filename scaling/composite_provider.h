@@ -6,8 +6,8 @@
 //   signals win a name clash. The signals are logged at construction with that rule; each
 //   discovered rule metric that a signal shadows is logged once, when discovery first lists
 //   it, and left out of discovery.
-// - A catalog name is answered by the catalog unless a signal has it or the rules currently
-//   list it (a user's definition wins over the built-in one; logged once).
+// - A catalog name is answered by the catalog unless a signal has it or the rules list it (as
+//   of at most a second ago; a user's definition wins over the built-in one; logged once).
 // - Any other name goes to the rules (which may discover it on demand).
 // - Discovery lists the signals, then the rules' metrics that no signal shadows, then the
 //   catalog's listed entries that neither shadows.
@@ -20,6 +20,7 @@
 #ifndef SEXTANT_SCALING_COMPOSITE_PROVIDER_H_
 #define SEXTANT_SCALING_COMPOSITE_PROVIDER_H_
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -57,6 +58,10 @@ class CompositeProvider : public apiserver::ExternalMetricsProvider {
   const std::unique_ptr<CatalogProvider> catalog_;
   std::mutex mu_;
   std::set<std::string> reported_clashes_;  // GUARDED_BY(mu_) lowercased names
+  // The rules' listed names (lowercased), re-read at most once a second: catalog requests
+  // (a KEDA stream polls twice a second) do not copy the rules' list each time.
+  std::set<std::string> rule_names_;                          // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point rule_names_read_{};  // GUARDED_BY(mu_)
 };
 
 }  // namespace sextant::scaling

@@ -296,7 +296,9 @@ Status WindowStore::Read(const std::string& selector, std::chrono::milliseconds 
     if (!answer.ok()) {
       ++counters_.fetch_failures;
       if (usable()) {
-        SEXTANT_LOG(WARNING) << "window store: refreshing " << selector
+        std::string one_line = selector;
+        std::replace(one_line.begin(), one_line.end(), '\n', ';');
+        SEXTANT_LOG(WARNING) << "window store: refreshing " << one_line
                              << " failed: " << answer.status().ToString() << "; serving data of "
                              << sub.last_t / 1000;
         stale = true;

@@ -188,7 +188,7 @@ std::vector<Flag> Flags(ServerOptions& o, std::map<std::string, bool>& touched) 
       {"max-staleness", "when Prometheus fails, the last good answer is served up to this age "
        "(default 2m)", false,
        [&o](const std::string& v) { return SetDuration("max-staleness", v, &o.max_staleness); }},
-      {"cache-memory-limit", "bound of the result cache and the signals' window store "
+      {"cache-memory-limit", "bound of the result cache and the window store (signals, catalog) "
        "together, a quantity such as 256Mi (default 256Mi)", false, [&o](const std::string& v) {
          auto q = apiserver::Quantity::Parse(v);
          if (!q.ok() || q->Sign() <= 0) {

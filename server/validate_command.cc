@@ -79,13 +79,22 @@ void PrintSignal(const scaling::SignalSpec& spec, const ValidateArgs& args,
 
 // The catalog entries the config leaves on, each with the series it reads for the example
 // request; with a live Prometheus, which of them discovery lists.
-void PrintCatalog(const scaling::CatalogConfig& catalog, scaling::CatalogProvider* live,
+// Returns false when discovery against a live Prometheus failed (the reason on `err`).
+bool PrintCatalog(const scaling::CatalogConfig& catalog, scaling::CatalogProvider* live,
                   const ValidateArgs& args, const apiserver::LabelSelector& selector,
-                  std::ostream& out) {
+                  std::ostream& out, std::ostream& err) {
   std::set<std::string> listed;
-  if (live != nullptr && live->DiscoverNow().ok()) {
-    for (const auto& info : live->ListExternalMetrics()) listed.insert(info.name);
+  bool discovered = true;
+  if (live != nullptr) {
+    const Status status = live->DiscoverNow();
+    if (status.ok()) {
+      for (const auto& info : live->ListExternalMetrics()) listed.insert(info.name);
+    } else {
+      err << "catalog discovery against Prometheus failed: " << status.ToString() << "\n";
+      discovered = false;
+    }
   }
+  const bool pod_labels = live == nullptr || live->pod_labels_available();
   size_t on = 0;
   for (const scaling::CatalogEntry& e : scaling::Catalog()) on += catalog.Serves(std::string(e.name));
   out << "catalog: " << on << " of " << scaling::Catalog().size() << " entries on";
@@ -98,7 +107,8 @@ void PrintCatalog(const scaling::CatalogConfig& catalog, scaling::CatalogProvide
     if (live != nullptr) out << (listed.count(std::string(e.name)) ? " (listed)" : " (no series)");
     out << "\n  equivalent PromQL: "
         << scaling::CatalogPromql(e, catalog, args.namespace_name) << "\n";
-    auto request = scaling::CatalogRequest::Make(e, catalog, args.namespace_name, selector, true);
+    auto request =
+        scaling::CatalogRequest::Make(e, catalog, args.namespace_name, selector, pod_labels);
     if (!request.ok()) {
       out << "  example request: " << request.status().message() << "\n";
       continue;
@@ -106,7 +116,11 @@ void PrintCatalog(const scaling::CatalogConfig& catalog, scaling::CatalogProvide
     std::string parts = request->selector();
     for (size_t i = 0; (i = parts.find('\n', i)) != std::string::npos;) parts.replace(i, 1, "; ");
     out << "  reads: " << parts << "\n";
+    if (request->has_pod_requirements()) {
+      out << "  pods from: " << request->pod_labels_selector() << "\n";
+    }
   }
+  return discovered;
 }
 
 }  // namespace
@@ -203,7 +217,9 @@ int RunValidate(const std::vector<std::string>& raw_args, std::ostream& out, std
   for (const scaling::SignalSpec& spec : config->signals) {
     PrintSignal(spec, args, *selector, out);
   }
-  PrintCatalog(config->catalog, bundle.catalog, args, *selector, out);
+  if (!PrintCatalog(config->catalog, bundle.catalog, args, *selector, out, err)) {
+    discovery_failed = true;
+  }
   return discovery_failed ? 1 : 0;
 }
 

@@ -8,9 +8,12 @@
 // URL (flag or the file's prometheus.url) the series name is taken from the seriesQuery when
 // it names one; with one, series discovery runs and every metric found is shown. Then, per
 // signal, its definition and the equivalent PromQL for the example request
-// (scaling/signal_provider.h).
-// Exit code: 0 valid, 1 invalid or (with a Prometheus URL) discovery failed (the reason on
-// `err`), 2 bad usage.
+// (scaling/signal_provider.h). Then the built-in catalog: which entries the file's
+// `catalog:` leaves on and, per entry, its equivalent PromQL and the selectors it reads for the
+// example request (with a Prometheus URL: "(listed)" or "(no series)", from catalog
+// discovery).
+// Exit code: 0 valid, 1 invalid or (with a Prometheus URL) series or catalog discovery failed
+// (the reason on `err`), 2 bad usage.
 // Thread safety: runs once, on the main thread.
 #ifndef SEXTANT_SERVER_VALIDATE_COMMAND_H_
 #define SEXTANT_SERVER_VALIDATE_COMMAND_H_

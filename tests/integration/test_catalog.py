@@ -345,9 +345,9 @@ def karpenter_promql(namespace_reqs: list, label_reqs: list, deficit: bool) -> s
     terms = []
     for nb in ns_branches:
         extra = "".join("," + m for m in nb)
-        term = (f'last_over_time(kube_pod_container_resource_requests{{resource="nvidia_com_gpu",'
-                f'node=""{extra}}}[1m]) * on (namespace, pod) group_left () '
-                f'(last_over_time(kube_pod_status_phase{{phase="Pending"{extra}}}[1m]) == 1)')
+        term = (f'kube_pod_container_resource_requests{{resource="nvidia_com_gpu",'
+                f'node=""{extra}}} * on (namespace, pod) group_left () '
+                f'(kube_pod_status_phase{{phase="Pending"{extra}}} == 1)')
         if label_reqs:
             for lb in label_branches:
                 terms.append(f"({term} * on (namespace, pod) group_left () max by (namespace, pod) "
@@ -357,13 +357,13 @@ def karpenter_promql(namespace_reqs: list, label_reqs: list, deficit: bool) -> s
     pending = f"(sum({' or '.join(terms)}) or vector(0))"
     if not deficit:
         return pending
-    requested = ('sum by (node) (last_over_time(kube_pod_container_resource_requests'
-                 '{resource="nvidia_com_gpu",node!=""}[1m]) * on (namespace, pod) group_left () '
-                 '(max by (namespace, pod) (last_over_time(kube_pod_status_phase'
-                 '{phase=~"Pending|Running"}[1m])) == 1))')
-    allocatable = ('sum by (node) (last_over_time(kube_node_status_allocatable'
-                   '{resource="nvidia_com_gpu"}[1m]) unless on (node) '
-                   '(last_over_time(kube_node_spec_unschedulable[1m]) == 1))')
+    requested = ('sum by (node) (kube_pod_container_resource_requests'
+                 '{resource="nvidia_com_gpu",node!=""} * on (namespace, pod) group_left () '
+                 '(max by (namespace, pod) (kube_pod_status_phase'
+                 '{phase=~"Pending|Running"}) == 1))')
+    allocatable = ('sum by (node) (kube_node_status_allocatable'
+                   '{resource="nvidia_com_gpu"} unless on (node) '
+                   '(kube_node_spec_unschedulable == 1))')
     free = (f"(sum(clamp_min({allocatable} - ({requested} or {allocatable} * 0), 0)) "
             f"or vector(0))")
     return f"clamp_min({pending} + {BUFFER} - {free}, 0)"

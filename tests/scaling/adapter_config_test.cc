@@ -612,10 +612,18 @@ TEST(Catalog, DefaultsServeEveryEntry) {
   EXPECT_EQ(c.gpu_resource, "nvidia.com/gpu");
   EXPECT_EQ(c.KubeStateResource(), "nvidia_com_gpu");
   EXPECT_EQ(c.gpu_buffer, 0);
-  for (const char* empty : {"catalog:\n", "catalog: {}\n"}) {
+  // `catalog: []` is what earlier versions accepted: the defaults too.
+  for (const char* empty :
+       {"catalog:\n", "catalog: {}\n", "catalog: []\n", "catalog: [ ]\n", "catalog:\n  []\n"}) {
     auto e = ParseAdapterConfig(empty, "t.yaml");
-    ASSERT_TRUE(e.ok()) << empty;
-    EXPECT_TRUE(e->catalog.Serves("vllm-ttft-p95")) << empty;
+    ASSERT_TRUE(e.ok()) << empty << ": " << e.status().ToString();
+    EXPECT_TRUE(e->catalog.enabled) << empty;
+    EXPECT_TRUE(e->catalog.disabled.empty()) << empty;
+    EXPECT_EQ(e->catalog.gpu_resource, "nvidia.com/gpu") << empty;
+    EXPECT_EQ(e->catalog.gpu_buffer, 0) << empty;
+    for (const CatalogEntry& entry : Catalog()) {
+      EXPECT_TRUE(e->catalog.Serves(std::string(entry.name))) << empty << " " << entry.name;
+    }
   }
 }
 

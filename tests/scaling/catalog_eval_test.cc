@@ -1,7 +1,9 @@
 // EvaluateCatalog (scaling/catalog_eval.h) over hand-made windows with exact samples: each plan
 // (gauges with their over-time and across functions, the fallback metric, histogram quantiles,
 // the per-GPU used ratio, the increase ratio, the Karpenter pending demand and headroom
-// deficit). Every expected value is worked out by hand in the test.
+// deficit, which read only current kube-state-metrics series), with the pods of pod-label
+// requirements taken from the view or given. Every expected value is worked out by hand in the
+// test.
 #include "scaling/catalog_eval.h"
 
 #include <gtest/gtest.h>
@@ -72,8 +74,15 @@ CatalogRequest Request(std::string_view entry, std::string_view selector = "",
   return *r;
 }
 
+using PodSet = std::set<std::pair<std::string, std::string>>;
+
 std::optional<double> Eval(const CatalogRequest& r, Window& w) {
   return EvaluateCatalog(r, w.View(), kV2);
+}
+// With the pods of the request's pod-label requirements given (the provider reads them through
+// request.pod_labels_selector()).
+std::optional<double> Eval(const CatalogRequest& r, Window& w, const PodSet& pods) {
+  return EvaluateCatalog(r, w.View(), pods, kV2);
 }
 
 // ---- kGauge -------------------------------------------------------------------------------
@@ -124,6 +133,49 @@ TEST(CatalogEvalGauge, SumOfRate) {
   v = Eval(Request("neuron-errors-per-second", "node=b"), w);
   ASSERT_TRUE(v.has_value());
   EXPECT_NEAR(*v, 0.2, 1e-12);
+}
+
+TEST(CatalogEvalGauge, EmptyValueMatchesSeriesWithoutTheLabel) {
+  Window w(60000);
+  w.Add({{"__name__", "vllm:num_requests_waiting"}, {"model_name", "a"}, {"pod", "p1"}},
+        {{1000, 1}});
+  w.Add({{"__name__", "vllm:num_requests_waiting"}, {"pod", "p2"}}, {{1000, 2}});
+  w.Add({{"__name__", "vllm:num_requests_waiting"}, {"model_name", ""}, {"pod", "p3"}},
+        {{1000, 4}});
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting", "model_name="), w), 6);      // p2 + p3
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting", "model_name in (,a)"), w), 7);
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting", "model_name!="), w), 1);     // p1
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting", "model_name notin ()"), w), 1);
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting", "model_name!=a"), w), 6);
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting", "model_name=b"), w), std::nullopt);
+}
+
+TEST(CatalogEvalGauge, GivenPodsStandForTheViewsKubePodLabels) {
+  Window w(60000);
+  w.Add({{"__name__", "vllm:num_requests_waiting"}, {"namespace", "team-a"}, {"pod", "p1"}},
+        {{1000, 1}});
+  w.Add({{"__name__", "vllm:num_requests_waiting"}, {"namespace", "team-a"}, {"pod", "p2"}},
+        {{1000, 2}});
+  w.Add({{"__name__", "vllm:num_requests_waiting"}, {"namespace", "team-a"}, {"pod", "p3"}},
+        {{1000, 4}});
+  w.Add({{"__name__", "kube_pod_labels"}, {"namespace", "team-a"}, {"pod", "p1"},
+         {"label_app", "web"}},
+        {{1000, 1}});
+  const CatalogRequest web = Request("vllm-requests-waiting", "app=web");
+  ASSERT_TRUE(web.has_pod_requirements());
+  // The old overload: the pods of the view's kube_pod_labels series.
+  EXPECT_EQ(Eval(web, w), 1);
+  // Given pods: those, not the view's.
+  EXPECT_EQ(Eval(web, w, {{"team-a", "p2"}, {"team-a", "p3"}}), 6);
+  EXPECT_EQ(Eval(web, w, {{"team-b", "p2"}}), std::nullopt);
+  EXPECT_EQ(Eval(web, w, {}), std::nullopt);
+  // Series requirements still apply on top.
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting", "app=web,pod!=p3"), w,
+                 {{"team-a", "p2"}, {"team-a", "p3"}}),
+            2);
+  // Without pod requirements the pods are ignored.
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting"), w, {}), 7);
+  EXPECT_EQ(Eval(Request("vllm-requests-waiting", "pod=p3"), w, {{"team-a", "p1"}}), 4);
 }
 
 TEST(CatalogEvalGauge, FallbackOnlyWhenNoPrimaryIsKept) {
@@ -278,24 +330,30 @@ TEST(CatalogEvalIncreaseRatio, BothSidesNeeded) {
 
 // ---- Karpenter headroom --------------------------------------------------------------------
 
-// A cluster as kube-state-metrics shows it, in a 1m window. Every series has two samples, so
-// "last" is the second one.
+// A cluster as kube-state-metrics shows it, in the entries' 5m window, scraped from one target
+// (job, instance). Every series has two samples, the last one from the target's latest scrape
+// (10 s before t), so "last" is the second one and every series is current.
 class KubeCluster {
  public:
-  KubeCluster() : w_(60000) {}
+  static constexpr int64_t kLatest = 10000;  // ms before t of the target's latest scrape
+
+  KubeCluster() : w_(300000) {}
   // The phase series of a pod: its last values for Pending and Running (a series per phase,
   // as kube-state-metrics exports; the subscription fetches only these two phases).
-  void Phase(const std::string& ns, const std::string& pod, double pending, double running) {
+  void Phase(const std::string& ns, const std::string& pod, double pending, double running,
+             int64_t last_ago = kLatest, const std::string& instance = kInstance) {
     for (const auto& [phase, v] : {std::pair{"Pending", pending}, std::pair{"Running", running}}) {
-      w_.Add({{"__name__", "kube_pod_status_phase"},
-              {"namespace", ns},
-              {"pod", pod},
-              {"phase", phase}},
-             {{40000, 1 - v}, {10000, v}});
+      w_.Add(Target({{"__name__", "kube_pod_status_phase"},
+                     {"namespace", ns},
+                     {"pod", pod},
+                     {"phase", phase}},
+                    instance),
+             {{last_ago + 30000, 1 - v}, {last_ago, v}});
     }
   }
   void Requests(const std::string& ns, const std::string& pod, const std::string& node,
-                double gpus, const std::string& container = "main") {
+                double gpus, const std::string& container = "main", int64_t last_ago = kLatest,
+                const std::string& instance = kInstance) {
     query::LabelSet l = {{"__name__", "kube_pod_container_resource_requests"},
                          {"namespace", ns},
                          {"pod", pod},
@@ -303,27 +361,41 @@ class KubeCluster {
                          {"resource", "nvidia_com_gpu"},
                          {"unit", "integer"}};
     if (!node.empty()) l["node"] = node;
-    w_.Add(l, {{40000, gpus + 100}, {10000, gpus}});
+    w_.Add(Target(l, instance), {{last_ago + 30000, gpus + 100}, {last_ago, gpus}});
   }
-  void Allocatable(const std::string& node, double gpus) {
-    w_.Add({{"__name__", "kube_node_status_allocatable"},
-            {"node", node},
-            {"resource", "nvidia_com_gpu"},
-            {"unit", "integer"}},
-           {{40000, gpus + 100}, {10000, gpus}});
+  void Allocatable(const std::string& node, double gpus, int64_t last_ago = kLatest) {
+    w_.Add(Target({{"__name__", "kube_node_status_allocatable"},
+                   {"node", node},
+                   {"resource", "nvidia_com_gpu"},
+                   {"unit", "integer"}},
+                  kInstance),
+           {{last_ago + 30000, gpus + 100}, {last_ago, gpus}});
   }
   void Unschedulable(const std::string& node, double last) {
-    w_.Add({{"__name__", "kube_node_spec_unschedulable"}, {"node", node}},
-           {{40000, 1 - last}, {10000, last}});
+    w_.Add(Target({{"__name__", "kube_node_spec_unschedulable"}, {"node", node}}, kInstance),
+           {{kLatest + 30000, 1 - last}, {kLatest, last}});
   }
   void PodLabels(const std::string& ns, const std::string& pod) {
-    w_.Add({{"__name__", "kube_pod_labels"}, {"namespace", ns}, {"pod", pod}}, {{10000, 1}});
+    w_.Add(Target({{"__name__", "kube_pod_labels"}, {"namespace", ns}, {"pod", pod}}, kInstance),
+           {{kLatest, 1}});
   }
   Window& window() { return w_; }
 
+  static inline const std::string kInstance = "10.0.0.7:8080";
+
  private:
+  static query::LabelSet Target(query::LabelSet l, const std::string& instance) {
+    l["job"] = "kube-state-metrics";
+    l["instance"] = instance;
+    return l;
+  }
   Window w_;
 };
+
+TEST(CatalogEvalKubeState, WindowIsFiveMinutes) {
+  EXPECT_EQ(Request("gpu-pending-demand").window(), milliseconds(300000));
+  EXPECT_EQ(Request("gpu-headroom-deficit").window(), milliseconds(300000));
+}
 
 TEST(CatalogEvalPendingDemand, UnscheduledPendingPodsOnly) {
   KubeCluster c;
@@ -375,6 +447,187 @@ TEST(CatalogEvalPendingDemand, SelectorNarrowsThePendingPods) {
                          "app.kubernetes.io/name notin (gpu-headroom),namespace=team-b"),
                  c.window()),
             10);
+}
+
+TEST(CatalogEvalPendingDemand, PodLabelKeysNeverFallBackToSeriesLabels) {
+  // kube_pod_labels is absent (pod_labels_available false): `app notin (x)` still reads pod
+  // labels, which select no pod; the series' own app labels do not stand in.
+  const CatalogRequest r = Request("gpu-pending-demand", "app notin (x)", DefaultConfig(),
+                                   /*pod_labels=*/false);
+  ASSERT_TRUE(r.has_pod_requirements());
+  EXPECT_EQ(r.pod_labels_selector(), R"(kube_pod_labels{label_app!~"x"})");
+  KubeCluster c;
+  c.Phase("team-a", "p1", 1, 0);
+  c.Requests("team-a", "p1", "", 2);
+  c.Phase("karpenter", "headroom-0", 1, 0);
+  c.Requests("karpenter", "headroom-0", "", 100);
+  EXPECT_EQ(Eval(r, c.window()), 0);      // no kube_pod_labels series: no pending pod
+  EXPECT_EQ(Eval(r, c.window(), {}), 0);  // the pod-label subscription found none
+  // The headroom deficit: only the buffer against the free capacity.
+  CatalogConfig buffer2;
+  buffer2.gpu_buffer = 2;
+  c.Allocatable("n1", 1);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "app notin (x)", buffer2, false), c.window()),
+            1);  // 0 + 2 - 1
+  // Without the pod-label key everything pending counts.
+  EXPECT_EQ(Eval(Request("gpu-pending-demand", "", DefaultConfig(), false), c.window()), 102);
+  // Given the pods, they are counted.
+  EXPECT_EQ(Eval(r, c.window(), {{"team-a", "p1"}}), 2);
+}
+
+TEST(CatalogEvalPendingDemand, GivenPodsNarrowThePendingPods) {
+  KubeCluster c;
+  c.Phase("team-a", "p1", 1, 0);
+  c.Requests("team-a", "p1", "", 2);
+  c.Phase("team-b", "p2", 1, 0);
+  c.Requests("team-b", "p2", "", 10);
+  c.PodLabels("team-a", "p1");  // in the view, but the given pods are read
+  const CatalogRequest r = Request("gpu-pending-demand", "app=web");
+  EXPECT_EQ(Eval(r, c.window()), 2);
+  EXPECT_EQ(Eval(r, c.window(), {{"team-b", "p2"}}), 10);
+  EXPECT_EQ(Eval(r, c.window(), {{"team-a", "p1"}, {"team-b", "p2"}}), 12);
+  EXPECT_EQ(Eval(r, c.window(), {}), 0);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), c.window(), {}), 12);  // no pod keys
+}
+
+// ---- Current series: what an instant selector would see ---------------------------------
+
+TEST(CatalogEvalKubeState, APendingPodBoundToANodeIsNotPendingAndUsesItsNode) {
+  // bound-1 was Pending and unscheduled (its node="" requests series), then bound to n1: the
+  // node="" series vanished 70 s ago (Prometheus marked it stale), a node="n1" series took
+  // over. It is still Pending (pulling its image).
+  KubeCluster c;
+  c.Allocatable("n1", 4);
+  c.Phase("team-a", "bound-1", 1, 0);
+  c.Requests("team-a", "bound-1", "", 3, "main", /*last_ago=*/70000);
+  c.Requests("team-a", "bound-1", "n1", 3);
+  c.Phase("team-a", "pend-1", 1, 0);  // really pending
+  c.Requests("team-a", "pend-1", "", 2);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), c.window()), 2);
+  // n1: 4 - 3 = 1 free. Deficit 2 - 1.
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit"), c.window()), 1);
+  CatalogConfig buffer1;
+  buffer1.gpu_buffer = 1;
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "", buffer1), c.window()), 2);  // 2 + 1 - 1
+
+  // Once Running, the same.
+  KubeCluster running;
+  running.Allocatable("n1", 4);
+  running.Phase("team-a", "bound-1", 0, 1);
+  running.Requests("team-a", "bound-1", "", 3, "main", 70000);
+  running.Requests("team-a", "bound-1", "n1", 3);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), running.window()), 0);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "", buffer1), running.window()), 0);  // 1 - 1
+}
+
+TEST(CatalogEvalKubeState, ADeletedPodCountsNowhere) {
+  KubeCluster c;
+  c.Allocatable("n1", 4);
+  // gone-1 was Pending, unscheduled; deleted 60 s ago: its phase and requests series stale.
+  c.Phase("team-a", "gone-1", 1, 0, /*last_ago=*/60000);
+  c.Requests("team-a", "gone-1", "", 8, "main", 60000);
+  // gone-2 was Running on n1; deleted 60 s ago.
+  c.Phase("team-a", "gone-2", 0, 1, 60000);
+  c.Requests("team-a", "gone-2", "n1", 4, "main", 60000);
+  // The cluster still reports: a live pending pod.
+  c.Phase("team-a", "live", 1, 0);
+  c.Requests("team-a", "live", "", 1);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), c.window()), 1);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit"), c.window()), 0);  // 1 - 4 floored
+  CatalogConfig buffer5;
+  buffer5.gpu_buffer = 5;
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "", buffer5), c.window()), 2);  // 1 + 5 - 4
+
+  // A phase series gone while its requests are current (it is not any more Pending or
+  // Running): neither pending nor using its node.
+  KubeCluster phase_gone;
+  phase_gone.Allocatable("n1", 4);
+  phase_gone.Phase("team-a", "p", 1, 1, 60000);
+  phase_gone.Requests("team-a", "p", "", 2);
+  phase_gone.Requests("team-a", "q", "n1", 3);
+  phase_gone.Phase("team-a", "q", 0, 1, 60000);
+  phase_gone.Phase("team-a", "other", 0, 1);  // one current phase series: the plan has a value
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), phase_gone.window()), 0);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "", buffer5), phase_gone.window()),
+            1);  // 0 + 5 - 4
+}
+
+TEST(CatalogEvalKubeState, OnlyStalePhaseSeriesIsNoValue) {
+  KubeCluster c;
+  c.Phase("team-a", "gone", 1, 0, 60000);
+  c.Requests("team-a", "gone", "", 2, "main", 60000);
+  c.Allocatable("n1", 4);  // the target's latest scrape
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), c.window()), std::nullopt);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit"), c.window()), std::nullopt);
+}
+
+TEST(CatalogEvalKubeState, ADeletedNodeHasNoFreeCapacity) {
+  KubeCluster c;
+  c.Allocatable("n1", 2);
+  c.Allocatable("gone", 8, /*last_ago=*/60000);
+  c.Phase("team-a", "pend", 1, 0);
+  c.Requests("team-a", "pend", "", 5);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit"), c.window()), 3);  // 5 - 2
+}
+
+TEST(CatalogEvalKubeState, CurrentIsPerTarget) {
+  // Two kube-state-metrics shards scraped at different times: each series is current when it
+  // is from its own target's latest scrape.
+  KubeCluster c;
+  const std::string shard2 = "10.0.0.8:8080";
+  c.Allocatable("n1", 4);  // shard 1, 10 s ago
+  c.Phase("team-a", "a", 1, 0);
+  c.Requests("team-a", "a", "", 1);
+  c.Phase("team-b", "b", 1, 0, /*last_ago=*/25000, shard2);  // shard 2's latest: 25 s ago
+  c.Requests("team-b", "b", "", 2, "main", 25000, shard2);
+  c.Phase("team-b", "c", 1, 0, 55000, shard2);  // shard 2, vanished since
+  c.Requests("team-b", "c", "", 4, "main", 55000, shard2);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), c.window()), 3);
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit"), c.window()), 0);  // 3 - 4 floored
+  EXPECT_EQ(Eval(Request("gpu-pending-demand", "namespace=team-b"), c.window()), 2);
+}
+
+TEST(CatalogEvalKubeState, AReplacedKubeStateMetricsInstanceCountsNoMore) {
+  // kube-state-metrics was rescheduled: its old instance's series (30 s scrapes, last 60 s
+  // ago) are still in the 5m window, the new instance scrapes every 30 s (latest 10 s ago).
+  // The old target is 50 s behind, more than 1.5 of its intervals: gone, as Prometheus marks
+  // a target's series stale when service discovery drops it.
+  KubeCluster c;
+  const std::string old_instance = "10.0.0.9:8080";
+  c.Allocatable("n1", 4);
+  c.Phase("team-a", "p", 1, 0);
+  c.Requests("team-a", "p", "", 2);
+  c.Phase("team-a", "p", 1, 0, /*last_ago=*/60000, old_instance);
+  c.Requests("team-a", "p", "", 2, "main", 60000, old_instance);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), c.window()), 2);  // not 4
+  CatalogConfig buffer3;
+  buffer3.gpu_buffer = 3;
+  EXPECT_EQ(Eval(Request("gpu-headroom-deficit", "", buffer3), c.window()), 1);  // 2 + 3 - 4
+  // 40 s behind (within 1.5 × 30 s): still a live shard, its series count.
+  KubeCluster shards;
+  shards.Allocatable("n1", 4);
+  shards.Phase("team-a", "p", 1, 0);
+  shards.Requests("team-a", "p", "", 2);
+  shards.Phase("team-b", "q", 1, 0, 50000, old_instance);
+  shards.Requests("team-b", "q", "", 1, "main", 50000, old_instance);
+  EXPECT_EQ(Eval(Request("gpu-pending-demand"), shards.window()), 3);
+}
+
+TEST(CatalogPodsOf, APodWhoseLabelsChangedLeavesTheSelection) {
+  // kube_pod_labels{label_app="web"}: p1 was relabelled app=api 40 s ago (its web series ended
+  // then; scrapes every 30 s), p2 is still app=web. As an instant selector: p2 only.
+  Window w(60000);
+  const query::LabelSet target = {{"job", "kube-state-metrics"}, {"instance", "10.0.0.5:8080"}};
+  auto labels = [&](const char* pod) {
+    query::LabelSet l = target;
+    l.insert({{"__name__", "kube_pod_labels"}, {"namespace", "team-a"}, {"pod", pod},
+              {"label_app", "web"}});
+    return l;
+  };
+  w.Add(labels("p1"), {{40000, 1}});
+  w.Add(labels("p2"), {{40000, 1}, {10000, 1}});
+  const auto pods = Request("vllm-requests-waiting", "app=web").PodsOf(w.View());
+  EXPECT_EQ(pods, (std::set<std::pair<std::string, std::string>>{{"team-a", "p2"}}));
 }
 
 TEST(CatalogEvalHeadroomDeficit, PendingPlusBufferMinusFree) {

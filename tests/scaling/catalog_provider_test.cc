@@ -2,15 +2,19 @@
 // (scaling/composite_provider.h), over a real WindowStore driven by a ManualClock and a scripted
 // Prometheus: discovery (what is listed, failures keep the previous list, disabled entries),
 // answers (one item at t, NaN left out and counted, client-safe errors, cluster-wide entries),
-// the store's multi-selector subscriptions (one query per part per refresh, one t), the
-// kube_pod_labels switch, and precedence (signals > rules > catalog).
+// the store's multi-selector subscriptions (one query per part per refresh, one t), pod-label
+// requirements read first through their own subscription (the series subscription shared by
+// every selector of a namespace), the kube_pod_labels switch, and precedence (signals > rules >
+// catalog).
 #include "scaling/catalog_provider.h"
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "query/promql.h"
 #include "scaling/adapter_config.h"
@@ -176,10 +180,13 @@ class FakeRules : public apiserver::ExternalMetricsProvider {
  public:
   explicit FakeRules(std::vector<std::string> names) : names_(std::move(names)) {}
   std::vector<apiserver::ExternalMetricInfo> ListExternalMetrics() override {
+    ++lists;
     std::vector<apiserver::ExternalMetricInfo> out;
     for (const auto& n : names_) out.push_back({n, true});
     return out;
   }
+  void SetNames(std::vector<std::string> names) { names_ = std::move(names); }
+  int lists = 0;
   Result<std::vector<apiserver::ExternalMetricValue>> GetExternalMetric(
       const apiserver::ExternalMetricRequest& request) override {
     ++calls;
@@ -472,11 +479,15 @@ TEST_F(CatalogProviderTest, WithoutKubePodLabelsKeysMatchSeriesLabels) {
   prom_.SetPresent({"tgi_queue_size", "kube_pod_labels"});
   ASSERT_TRUE(p->DiscoverNow().ok());
   prom_.ClearCalls();
+  clock_.Advance(seconds(10));  // past the TTL: the series subscription is refreshed
   EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("tgi-queue-size", "app=web"))), "6");
   calls = prom_.RangeCalls();
   ASSERT_EQ(calls.size(), 2u);
-  EXPECT_EQ(calls[0].expr, R"(tgi_queue_size{namespace="team-a"}[1m])");
-  EXPECT_EQ(calls[1].expr, R"(kube_pod_labels{namespace="team-a",label_app="web"}[1m])");
+  // The pods first, through their own subscription; the series subscription is the one the
+  // fallback read (an incremental refresh).
+  EXPECT_EQ(calls[0].expr, R"(kube_pod_labels{namespace="team-a",label_app="web"}[1m])");
+  EXPECT_EQ(calls[1].expr, R"(tgi_queue_size{namespace="team-a"}[20s])");
+  EXPECT_EQ(store_->stats().subscriptions, 2u);
 }
 
 TEST_F(CatalogProviderTest, NonFiniteValuesGiveAnEmptyListAndAreCounted) {
@@ -561,12 +572,87 @@ TEST_F(CatalogProviderTest, KarpenterEntriesIgnoreTheNamespace) {
   CatalogConfig config;
   config.gpu_buffer = 1;
   auto p = Provider(config);
-  EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-pending-demand", "", "team-a"))), "4");
+  auto pending = p->GetExternalMetric(Request("gpu-pending-demand", "", "team-a"));
+  EXPECT_EQ(ValueOf(pending), "4");
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ(pending->front().window_seconds, 300);  // 5m
   EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-headroom-deficit", "", "karpenter"))),
             "4");  // 4 + 1 - 1
   const auto calls = prom_.RangeCalls();
   ASSERT_EQ(calls.size(), 4u);  // both entries and namespaces share one subscription
-  for (const auto& c : calls) EXPECT_EQ(c.t, kT);
+  const std::vector<std::string> want = {
+      R"(kube_pod_status_phase{phase=~"Pending|Running"}[5m])",
+      R"(kube_pod_container_resource_requests{resource="nvidia_com_gpu"}[5m])",
+      R"(kube_node_status_allocatable{resource="nvidia_com_gpu"}[5m])",
+      "kube_node_spec_unschedulable[5m]"};
+  for (size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].expr, want[i]);
+    EXPECT_EQ(calls[i].t, kT);
+  }
+}
+
+// A cluster with kube-state-metrics series scraped from one target at kT - 5 s; a Pending pod
+// p1 (2 GPUs, label app=web) and the headroom placeholder (100 GPUs, app=gpu-headroom).
+void AddKubeState(FakePrometheus& prom, bool with_pod_labels) {
+  auto add = [&](query::LabelSet l, double v) {
+    l["job"] = "kube-state-metrics";
+    l["instance"] = "10.0.0.7:8080";
+    prom.Add(std::move(l), {{kT - 35000, v}, {kT - 5000, v}});
+  };
+  for (const auto& [ns, pod, gpus, app] :
+       {std::tuple{"team-a", "p1", 2.0, "web"},
+        std::tuple{"karpenter", "headroom-0", 100.0, "gpu-headroom"}}) {
+    add({{"__name__", "kube_pod_status_phase"}, {"namespace", ns}, {"pod", pod},
+         {"phase", "Pending"}},
+        1);
+    add({{"__name__", "kube_pod_status_phase"}, {"namespace", ns}, {"pod", pod},
+         {"phase", "Running"}},
+        0);
+    // The series carry an app label of their own (e.g. relabelled): never a stand-in.
+    add({{"__name__", "kube_pod_container_resource_requests"}, {"namespace", ns}, {"pod", pod},
+         {"resource", "nvidia_com_gpu"}, {"app", "series-only"}},
+        gpus);
+    if (with_pod_labels) {
+      add({{"__name__", "kube_pod_labels"}, {"namespace", ns}, {"pod", pod}, {"label_app", app}},
+          1);
+    }
+  }
+}
+
+TEST_F(CatalogProviderTest, KarpenterPodLabelsAreReadFirstAndNeverFallBack) {
+  AddKubeState(prom_, /*with_pod_labels=*/true);
+  auto p = Provider();
+  EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-pending-demand"))), "102");
+  prom_.ClearCalls();
+  EXPECT_EQ(ValueOf(p->GetExternalMetric(
+                Request("gpu-pending-demand", "app.kubernetes.io/name notin (x),app notin (gpu-headroom)"))),
+            "2");
+  auto calls = prom_.RangeCalls();
+  ASSERT_EQ(calls.size(), 1u);  // only the pods: the series subscription is shared
+  EXPECT_EQ(calls[0].expr,
+            R"(kube_pod_labels{label_app!~"gpu\\-headroom",label_app_kubernetes_io_name!~"x"}[5m])");
+
+  // Without kube_pod_labels in Prometheus: the pod-label key still reads pod labels (none), so
+  // nothing is pending; the series' own app label does not stand in.
+  FakePrometheus bare;
+  AddKubeState(bare, /*with_pod_labels=*/false);
+  auto store = WindowStore::Create(bare, clock_, WindowStoreOptions{});
+  ASSERT_TRUE(store.ok());
+  CatalogProvider q(CatalogConfig{}, bare, **store, seconds(60));
+  bare.SetPresent({"kube_pod_status_phase", "kube_pod_container_resource_requests"});
+  ASSERT_TRUE(q.DiscoverNow().ok());
+  ASSERT_FALSE(q.pod_labels_available());
+  bare.ClearCalls();
+  EXPECT_EQ(ValueOf(q.GetExternalMetric(Request("gpu-pending-demand", "app notin (x)"))), "0");
+  calls = bare.RangeCalls();
+  ASSERT_EQ(calls.size(), 5u);
+  EXPECT_EQ(calls[0].expr, R"(kube_pod_labels{label_app!~"x"}[5m])");
+  EXPECT_EQ(calls[1].expr, R"(kube_pod_status_phase{phase=~"Pending|Running"}[5m])");
+  EXPECT_EQ(ValueOf(q.GetExternalMetric(Request("gpu-pending-demand", "app=series-only"))),
+            "0");
+  EXPECT_EQ(ValueOf(q.GetExternalMetric(Request("gpu-pending-demand", "namespace=team-a"))),
+            "2");
 }
 
 // ---- The window store's multi-selector subscriptions ---------------------------------------
@@ -577,10 +663,12 @@ TEST_F(CatalogProviderTest, OneQueryPerPartPerRefreshAllAtOneTime) {
   EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-utilization", "app=web"))), "20");
   auto calls = prom_.RangeCalls();
   ASSERT_EQ(calls.size(), 3u);
-  EXPECT_EQ(calls[0].expr,
+  // Two subscriptions: the pods first, then the series' two parts.
+  EXPECT_EQ(store_->stats().subscriptions, 2u);
+  EXPECT_EQ(calls[0].expr, R"(kube_pod_labels{namespace="team-a",label_app="web"}[1m])");
+  EXPECT_EQ(calls[1].expr,
             R"(DCGM_FI_DEV_GPU_UTIL{namespace="team-a",exported_namespace=""}[1m])");
-  EXPECT_EQ(calls[1].expr, R"(DCGM_FI_DEV_GPU_UTIL{exported_namespace="team-a"}[1m])");
-  EXPECT_EQ(calls[2].expr, R"(kube_pod_labels{namespace="team-a",label_app="web"}[1m])");
+  EXPECT_EQ(calls[2].expr, R"(DCGM_FI_DEV_GPU_UTIL{exported_namespace="team-a"}[1m])");
   for (const auto& c : calls) EXPECT_EQ(c.t, kT);
 
   // Within the TTL: served as it is.
@@ -601,11 +689,67 @@ TEST_F(CatalogProviderTest, OneQueryPerPartPerRefreshAllAtOneTime) {
   EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-utilization", "app=web"))), "50");
   calls = prom_.RangeCalls();
   ASSERT_EQ(calls.size(), 3u);
-  EXPECT_EQ(calls[0].expr,
+  EXPECT_EQ(calls[0].expr, R"(kube_pod_labels{namespace="team-a",label_app="web"}[20s])");
+  EXPECT_EQ(calls[1].expr,
             R"(DCGM_FI_DEV_GPU_UTIL{namespace="team-a",exported_namespace=""}[20s])");
-  EXPECT_EQ(calls[1].expr, R"(DCGM_FI_DEV_GPU_UTIL{exported_namespace="team-a"}[20s])");
-  EXPECT_EQ(calls[2].expr, R"(kube_pod_labels{namespace="team-a",label_app="web"}[20s])");
+  EXPECT_EQ(calls[2].expr, R"(DCGM_FI_DEV_GPU_UTIL{exported_namespace="team-a"}[20s])");
   for (const auto& c : calls) EXPECT_EQ(c.t, kT + 10000);
+}
+
+TEST_F(CatalogProviderTest, PodLabelSelectorsOfANamespaceShareTheSeriesSubscription) {
+  AddGpus();
+  auto p = Provider();
+  const std::string plain_ns = R"(DCGM_FI_DEV_GPU_UTIL{namespace="team-a",exported_namespace=""})";
+  const std::string exported = R"(DCGM_FI_DEV_GPU_UTIL{exported_namespace="team-a"})";
+  EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-utilization", "app=web"))), "20");
+  EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-utilization", "app=api"))), "50");
+  EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-utilization", "gpu=1"))), "50");
+  EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-utilization"))), "35");
+  auto calls = prom_.RangeCalls();
+  // Pods of app=web, the series (2 parts), pods of app=api; the series once.
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls[0].expr, R"(kube_pod_labels{namespace="team-a",label_app="web"}[1m])");
+  EXPECT_EQ(calls[1].expr, plain_ns + "[1m]");
+  EXPECT_EQ(calls[2].expr, exported + "[1m]");
+  EXPECT_EQ(calls[3].expr, R"(kube_pod_labels{namespace="team-a",label_app="api"}[1m])");
+  EXPECT_EQ(store_->stats().subscriptions, 3u);
+
+  // The next refresh: the series query is issued once, not once per selector.
+  clock_.Advance(seconds(10));
+  prom_.ClearCalls();
+  EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-utilization", "app=api"))), "50");
+  EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-utilization", "app=web"))), "20");
+  EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-utilization", "app in (api,web)"))),
+            "35");
+  EXPECT_EQ(ValueOf(p->GetExternalMetric(Request("gpu-utilization"))), "35");
+  calls = prom_.RangeCalls();
+  std::map<std::string, int> count;
+  for (const auto& c : calls) {
+    ++count[c.expr];
+    EXPECT_EQ(c.t, kT + 10000);
+  }
+  EXPECT_EQ(count[plain_ns + "[20s]"], 1);
+  EXPECT_EQ(count[exported + "[20s]"], 1);
+  EXPECT_EQ(count[R"(kube_pod_labels{namespace="team-a",label_app="api"}[20s])"], 1);
+  EXPECT_EQ(count[R"(kube_pod_labels{namespace="team-a",label_app="web"}[20s])"], 1);
+  EXPECT_EQ(count[R"(kube_pod_labels{namespace="team-a",label_app=~"api|web"}[1m])"], 1);
+  EXPECT_EQ(calls.size(), 5u);
+  ASSERT_GE(calls.size(), 3u);
+  EXPECT_EQ(calls[0].expr, R"(kube_pod_labels{namespace="team-a",label_app="api"}[20s])");
+  EXPECT_EQ(calls[1].expr, plain_ns + "[20s]");
+  EXPECT_EQ(calls[2].expr, exported + "[20s]");
+  EXPECT_EQ(store_->stats().subscriptions, 4u);
+
+  // Another namespace has its own series subscription.
+  prom_.ClearCalls();
+  auto other = p->GetExternalMetric(Request("gpu-utilization", "app=web", "team-b"));
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_TRUE(other->empty());  // no team-b pod has app=web
+  calls = prom_.RangeCalls();
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[0].expr, R"(kube_pod_labels{namespace="team-b",label_app="web"}[1m])");
+  EXPECT_EQ(calls[1].expr,
+            R"(DCGM_FI_DEV_GPU_UTIL{namespace="team-b",exported_namespace=""}[1m])");
 }
 
 TEST_F(CatalogProviderTest, AFailingPartFailsTheRead) {
@@ -615,6 +759,14 @@ TEST_F(CatalogProviderTest, AFailingPartFailsTheRead) {
   EXPECT_EQ(p->GetExternalMetric(Request("gpu-utilization")).status().code(),
             StatusCode::kUnavailable);
   EXPECT_EQ(prom_.RangeCalls().size(), 1u);  // the first part failed: no second query
+
+  // The pods' read fails: the series are not read.
+  prom_.ClearCalls();
+  EXPECT_EQ(p->GetExternalMetric(Request("gpu-utilization", "app=web")).status().code(),
+            StatusCode::kUnavailable);
+  const auto calls = prom_.RangeCalls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].expr, R"(kube_pod_labels{namespace="team-a",label_app="web"}[1m])");
 }
 
 // ---- Precedence in CompositeProvider -------------------------------------------------------
@@ -694,6 +846,32 @@ TEST_F(CatalogProviderTest, CompositeWithoutRulesAnswersNotFoundForOtherNames) {
   EXPECT_EQ(ValueOf(c.GetExternalMetric(Request("gpu-utilization"))), "35");
   EXPECT_TRUE(c.Ready());
   EXPECT_NE(c.catalog(), nullptr);
+}
+
+TEST_F(CatalogProviderTest, CompositeReadsTheRulesListAtMostOnceASecond) {
+  AddGpus();
+  auto rules = std::make_unique<FakeRules>(std::vector<std::string>{});
+  FakeRules* r = rules.get();
+  CompositeProvider c(nullptr, std::move(rules), Provider());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(ValueOf(c.GetExternalMetric(Request("gpu-utilization"))), "35");
+  EXPECT_EQ(r->lists, 1);
+  // A rule now lists the name; within the second the cached list still says it does not.
+  r->SetNames({"GPU-Utilization"});
+  EXPECT_EQ(ValueOf(c.GetExternalMetric(Request("gpu-utilization"))), "35");
+  auto dram = c.GetExternalMetric(Request("gpu-dram-active", "", "team-z"));
+  ASSERT_TRUE(dram.ok()) << dram.status().ToString();
+  EXPECT_TRUE(dram->empty());
+  if (std::chrono::steady_clock::now() - start < milliseconds(900)) {
+    EXPECT_EQ(r->lists, 1);
+    EXPECT_EQ(r->calls, 0);
+  }
+  // A second later the rules' list is read again: the user's definition wins.
+  std::this_thread::sleep_for(milliseconds(1100));
+  ASSERT_TRUE(c.GetExternalMetric(Request("gpu-utilization")).ok());
+  EXPECT_EQ(r->calls, 1);
+  EXPECT_EQ(r->last_name, "gpu-utilization");
+  EXPECT_EQ(r->lists, 2);
 }
 
 TEST_F(CatalogProviderTest, CompositeSendsDisabledEntriesToTheRules) {

@@ -1,7 +1,9 @@
 // The built-in catalog's table (scaling/catalog.h) and what one request reads and keeps
 // (scaling/catalog_request.h): table invariants and the values the contract documents, the exact
-// selector parts a request subscribes to (no client input can change their structure), and
-// Kubernetes selector semantics on the series' workload labels and on pod labels.
+// selector parts a request subscribes to and the exact kube_pod_labels selector its pod-label
+// requirements are read with (no client input can change their structure), and Prometheus
+// matcher semantics (a missing label is an empty one) on the series' workload labels and pod
+// membership for pod labels.
 #include "scaling/catalog.h"
 
 #include <gtest/gtest.h>
@@ -256,10 +258,11 @@ INSTANTIATE_TEST_SUITE_P(
                 O::kAvg, A::kSum, 60000, "AverageValue"},
         SpecRow{"sglang-token-usage", F::kServer, P::kGauge, {"sglang:token_usage"}, O::kAvg,
                 A::kAvg, 60000, "Value"},
+        // 5m: kube-state-metrics' last values as an instant selector (its lookback) finds them.
         SpecRow{"gpu-pending-demand", F::kKubeState, P::kPendingDemand, {}, O::kAvg, A::kSum,
-                60000, "AverageValue"},
+                300000, "AverageValue"},
         SpecRow{"gpu-headroom-deficit", F::kKubeState, P::kHeadroomDeficit, {}, O::kAvg,
-                A::kSum, 60000, "AverageValue"}),
+                A::kSum, 300000, "AverageValue"}),
     [](const ::testing::TestParamInfo<SpecRow>& info) {
       std::string n(info.param.name);
       std::replace(n.begin(), n.end(), '-', '_');
@@ -338,6 +341,7 @@ TEST(CatalogRequestSelector, DcgmSingleMetric) {
                 R"(DCGM_FI_DEV_GPU_UTIL{exported_namespace="team-a"})"}));
   EXPECT_EQ(r.window(), milliseconds(60000));
   EXPECT_FALSE(r.has_pod_requirements());
+  EXPECT_EQ(r.pod_labels_selector(), "");
   EXPECT_EQ(&r.entry(), FindCatalogEntry("gpu-utilization"));
 }
 
@@ -354,11 +358,39 @@ TEST(CatalogRequestSelector, DcgmWithPodLabelAndSeriesKeys) {
   // spelled as kube-state-metrics does.
   CatalogRequest r = Make("gpu-utilization", "app.kubernetes.io/name=web,gpu=0,Hostname!=n1");
   EXPECT_TRUE(r.has_pod_requirements());
+  // The series parts are those of the plain request: the pods are read separately.
+  EXPECT_EQ(r.selector(), Make("gpu-utilization", "").selector());
   EXPECT_EQ(Parts(r.selector()),
             (std::vector<std::string>{
                 R"(DCGM_FI_DEV_GPU_UTIL{namespace="team-a",exported_namespace=""})",
-                R"(DCGM_FI_DEV_GPU_UTIL{exported_namespace="team-a"})",
-                R"(kube_pod_labels{namespace="team-a",label_app_kubernetes_io_name="web"})"}));
+                R"(DCGM_FI_DEV_GPU_UTIL{exported_namespace="team-a"})"}));
+  EXPECT_EQ(r.pod_labels_selector(),
+            R"(kube_pod_labels{namespace="team-a",label_app_kubernetes_io_name="web"})");
+}
+
+TEST(CatalogRequestSelector, PodLabelSelectorsOfANamespaceShareTheSeriesSelector) {
+  // Every selector of one namespace subscribes to the same series selector; only the
+  // kube_pod_labels selector differs.
+  const std::string plain = Make("vllm-requests-waiting", "").selector();
+  for (std::string_view sel : {"app=web", "app=api", "tier in (gold),!canary", "model_name=m",
+                               "app notin (x),engine"}) {
+    SCOPED_TRACE(sel);
+    EXPECT_EQ(Make("vllm-requests-waiting", sel).selector(), plain);
+    EXPECT_EQ(Parts(Make("vllm-requests-waiting", sel).selector()).size(), 1u);
+  }
+  EXPECT_NE(Make("vllm-requests-waiting", "app=web").pod_labels_selector(),
+            Make("vllm-requests-waiting", "app=api").pod_labels_selector());
+  EXPECT_EQ(Make("vllm-requests-waiting", "app=web").pod_labels_selector(),
+            R"(kube_pod_labels{namespace="team-a",label_app="web"})");
+  EXPECT_EQ(Make("vllm-requests-waiting", "app=api").pod_labels_selector(),
+            R"(kube_pod_labels{namespace="team-a",label_app="api"})");
+  // Series keys only: no pod-label selector.
+  EXPECT_EQ(Make("vllm-requests-waiting", "model_name=m").pod_labels_selector(), "");
+  // Another namespace: another series selector and another pod-label selector.
+  EXPECT_EQ(Make("vllm-requests-waiting", "app=web", "team-b").selector(),
+            R"(vllm:num_requests_waiting{namespace="team-b"})");
+  EXPECT_EQ(Make("vllm-requests-waiting", "app=web", "team-b").pod_labels_selector(),
+            R"(kube_pod_labels{namespace="team-b",label_app="web"})");
 }
 
 TEST(CatalogRequestSelector, ServerWithAndWithoutPodLabels) {
@@ -366,11 +398,15 @@ TEST(CatalogRequestSelector, ServerWithAndWithoutPodLabels) {
             R"(vllm:num_requests_waiting{namespace="team-a"})");
   EXPECT_EQ(Make("vllm-requests-waiting", "model_name=m,engine").selector(),
             R"(vllm:num_requests_waiting{namespace="team-a"})");
+  EXPECT_EQ(Make("vllm-requests-waiting", "model_name=m,engine").pod_labels_selector(), "");
   CatalogRequest r = Make("vllm-requests-waiting", "model_name=m,tier in (gold,silver),!canary");
-  EXPECT_EQ(Parts(r.selector()),
-            (std::vector<std::string>{
-                R"(vllm:num_requests_waiting{namespace="team-a"})",
-                R"(kube_pod_labels{namespace="team-a",label_canary="",label_tier=~"gold|silver"})"}));
+  EXPECT_TRUE(r.has_pod_requirements());
+  EXPECT_EQ(r.selector(), R"(vllm:num_requests_waiting{namespace="team-a"})");
+  EXPECT_EQ(r.pod_labels_selector(),
+            R"(kube_pod_labels{namespace="team-a",label_canary="",label_tier=~"gold|silver"})");
+  // An empty pod-label value is sent as Prometheus takes it (pods without the label match).
+  EXPECT_EQ(Make("vllm-requests-waiting", "app=").pod_labels_selector(),
+            R"(kube_pod_labels{namespace="team-a",label_app=""})");
   EXPECT_EQ(Make("vllm-kv-cache-usage", "").selector(),
             R"({__name__=~"vllm\\:kv_cache_usage_perc|vllm\\:gpu_cache_usage_perc",namespace="team-a"})");
   EXPECT_EQ(Make("vllm-ttft-p95", "").selector(),
@@ -400,6 +436,7 @@ TEST(CatalogRequestSelector, NeuronIsClusterWideAndHasNoPodMapping) {
   CatalogRequest r = Make("neuron-execution-latency-p99", "app.kubernetes.io/name=web", "other");
   EXPECT_EQ(r.selector(), R"(execution_latency_seconds{percentile="p99"})");
   EXPECT_FALSE(r.has_pod_requirements());
+  EXPECT_EQ(r.pod_labels_selector(), "");
   EXPECT_EQ(Make("neuron-errors-per-second", "", "ns-1").selector(),
             Make("neuron-errors-per-second", "", "ns-2").selector());
 }
@@ -413,13 +450,24 @@ TEST(CatalogRequestSelector, KubeStateIsClusterWide) {
   EXPECT_EQ(Parts(Make("gpu-pending-demand", "").selector()), base);
   // namespace is a series key of the Karpenter entries: not sent.
   EXPECT_EQ(Parts(Make("gpu-headroom-deficit", "namespace=team-b", "team-a").selector()), base);
-  // Other keys are pod labels, cluster-wide (no namespace matcher).
-  std::vector<std::string> with_labels = base;
-  with_labels.push_back(R"(kube_pod_labels{label_app_kubernetes_io_name!~"gpu\\-headroom"})");
+  EXPECT_EQ(Make("gpu-pending-demand", "").pod_labels_selector(), "");
+  EXPECT_EQ(Make("gpu-headroom-deficit", "namespace=team-b", "team-a").pod_labels_selector(), "");
+  // Other keys are pod labels, cluster-wide (no namespace matcher), read separately: the
+  // series parts stay the same.
   CatalogRequest r =
       Make("gpu-headroom-deficit", "app.kubernetes.io/name notin (gpu-headroom)", "team-a");
-  EXPECT_EQ(Parts(r.selector()), with_labels);
+  EXPECT_EQ(Parts(r.selector()), base);
+  EXPECT_EQ(r.pod_labels_selector(),
+            R"(kube_pod_labels{label_app_kubernetes_io_name!~"gpu\\-headroom"})");
   EXPECT_TRUE(r.has_pod_requirements());
+  EXPECT_EQ(r.window(), milliseconds(300000));
+  // Both: namespace stays a series key, the pod label alone is in the pod-label selector.
+  CatalogRequest both = Make("gpu-pending-demand", "namespace=team-b,app=web", "team-a");
+  EXPECT_EQ(Parts(both.selector()), base);
+  EXPECT_EQ(both.pod_labels_selector(), R"(kube_pod_labels{label_app="web"})");
+  // The same selector in another namespace reads the same pods.
+  EXPECT_EQ(Make("gpu-pending-demand", "app=web", "team-z").pod_labels_selector(),
+            R"(kube_pod_labels{label_app="web"})");
 }
 
 TEST(CatalogRequestSelector, KubeStateResourceFromConfig) {
@@ -445,12 +493,14 @@ TEST(CatalogRequestSelector, PodLabelKeySpelling) {
       {"9lives=x", "label_9lives"},
   };
   for (const auto& [selector, label] : cases) {
-    const std::vector<std::string> parts = Parts(Make("tgi-queue-size", selector).selector());
-    ASSERT_EQ(parts.size(), 2u) << selector;
-    auto parsed = query::ParseVectorSelector(parts[1]);
-    ASSERT_TRUE(parsed.ok()) << parts[1];
+    CatalogRequest r = Make("tgi-queue-size", selector);
+    EXPECT_EQ(r.selector(), R"(tgi_queue_size{namespace="team-a"})") << selector;
+    auto parsed = query::ParseVectorSelector(r.pod_labels_selector());
+    ASSERT_TRUE(parsed.ok()) << r.pod_labels_selector();
     EXPECT_EQ(parsed->metric_name, "kube_pod_labels");
-    ASSERT_EQ(parsed->matchers.size(), 2u) << parts[1];
+    ASSERT_EQ(parsed->matchers.size(), 2u) << r.pod_labels_selector();
+    EXPECT_EQ(parsed->matchers[0],
+              (query::LabelMatcher{"namespace", query::LabelMatcher::Op::kEqual, "team-a"}));
     EXPECT_EQ(parsed->matchers[1].name, label) << selector;
   }
 }
@@ -458,10 +508,10 @@ TEST(CatalogRequestSelector, PodLabelKeySpelling) {
 TEST(CatalogRequestSelector, RegexSpecialSelectorValuesAreEscaped) {
   // '.' and '-' are the only regex-special characters a parsed selector value can hold.
   CatalogRequest r = Make("sglang-queue-requests", "tier in (a.b,c-d),zone notin (x.y)");
-  EXPECT_EQ(Parts(r.selector()),
-            (std::vector<std::string>{
-                R"(sglang:num_queue_reqs{namespace="team-a"})",
-                R"(kube_pod_labels{namespace="team-a",label_tier=~"a\\.b|c\\-d",label_zone!~"x\\.y"})"}));
+  EXPECT_EQ(r.selector(), R"(sglang:num_queue_reqs{namespace="team-a"})");
+  EXPECT_EQ(
+      r.pod_labels_selector(),
+      R"(kube_pod_labels{namespace="team-a",label_tier=~"a\\.b|c\\-d",label_zone!~"x\\.y"})");
 }
 
 TEST(CatalogRequestSelector, HostileNamespaceStaysInsideItsStringLiteral) {
@@ -470,9 +520,12 @@ TEST(CatalogRequestSelector, HostileNamespaceStaysInsideItsStringLiteral) {
        {"gpu-utilization", "gpu-memory-used-ratio", "vllm-requests-waiting", "tgi-batch-size"}) {
     SCOPED_TRACE(entry);
     CatalogRequest r = Make(entry, "app=web", ns);
-    const std::vector<std::string> parts = Parts(r.selector());
-    const size_t want_parts = r.entry().family == CatalogFamily::kDcgm ? 3 : 2;
+    std::vector<std::string> parts = Parts(r.selector());
+    const size_t want_parts = r.entry().family == CatalogFamily::kDcgm ? 2 : 1;
     ASSERT_EQ(parts.size(), want_parts) << r.selector();
+    ASSERT_TRUE(r.has_pod_requirements());
+    ASSERT_EQ(Parts(r.pod_labels_selector()).size(), 1u) << r.pod_labels_selector();
+    parts.push_back(r.pod_labels_selector());
     for (const std::string& part : parts) {
       auto parsed = query::ParseVectorSelector(part);
       ASSERT_TRUE(parsed.ok()) << part << ": " << parsed.status().ToString();
@@ -500,13 +553,13 @@ TEST(CatalogRequestSelector, HostileHandBuiltPodRequirementStaysInsideItsLiteral
   auto r = CatalogRequest::Make(Entry("vllm-requests-waiting"), DefaultConfig(), "team-a",
                                 selector, true);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  const std::vector<std::string> parts = Parts(r->selector());
-  ASSERT_EQ(parts.size(), 2u) << r->selector();
-  EXPECT_EQ(parts[0], R"(vllm:num_requests_waiting{namespace="team-a"})");
-  auto parsed = query::ParseVectorSelector(parts[1]);
-  ASSERT_TRUE(parsed.ok()) << parts[1] << ": " << parsed.status().ToString();
+  EXPECT_EQ(r->selector(), R"(vllm:num_requests_waiting{namespace="team-a"})");
+  const std::string pods = r->pod_labels_selector();
+  ASSERT_EQ(Parts(pods).size(), 1u) << pods;
+  auto parsed = query::ParseVectorSelector(pods);
+  ASSERT_TRUE(parsed.ok()) << pods << ": " << parsed.status().ToString();
   EXPECT_EQ(parsed->metric_name, "kube_pod_labels");
-  ASSERT_EQ(parsed->matchers.size(), 3u) << parts[1];
+  ASSERT_EQ(parsed->matchers.size(), 3u) << pods;
   EXPECT_EQ(parsed->matchers[0],
             (query::LabelMatcher{"namespace", query::LabelMatcher::Op::kEqual, "team-a"}));
   EXPECT_EQ(parsed->matchers[1], (query::LabelMatcher{"label_app", query::LabelMatcher::Op::kNotEqual,
@@ -534,6 +587,7 @@ TEST(CatalogRequestSelector, WithoutKubePodLabelsPodKeysAreSeriesKeys) {
                           /*pod_labels=*/false);
   EXPECT_FALSE(r.has_pod_requirements());
   EXPECT_EQ(r.selector(), R"(vllm:num_requests_waiting{namespace="team-a"})");
+  EXPECT_EQ(r.pod_labels_selector(), "");
   // The key is matched against the series label of the sanitized name.
   EXPECT_TRUE(Keeps(r, {{"__name__", "vllm:num_requests_waiting"},
                         {"app_kubernetes_io_name", "web"}}));
@@ -543,10 +597,55 @@ TEST(CatalogRequestSelector, WithoutKubePodLabelsPodKeysAreSeriesKeys) {
 
   CatalogRequest dcgm = Make("gpu-utilization", "app=web", "team-a", false);
   EXPECT_EQ(Parts(dcgm.selector()).size(), 2u);
-  CatalogRequest kube = Make("gpu-pending-demand", "app=web", "team-a", false);
-  EXPECT_EQ(Parts(kube.selector()).size(), 4u);
-  EXPECT_TRUE(Keeps(kube, {{"__name__", "kube_pod_container_resource_requests"},
-                           {"app", "web"}}));
+  EXPECT_FALSE(dcgm.has_pod_requirements());
+  EXPECT_EQ(dcgm.pod_labels_selector(), "");
+  EXPECT_TRUE(Keeps(dcgm, {{"__name__", "DCGM_FI_DEV_GPU_UTIL"}, {"app", "web"}}));
+  EXPECT_FALSE(Keeps(dcgm, {{"__name__", "DCGM_FI_DEV_GPU_UTIL"}, {"app", "api"}}));
+}
+
+TEST(CatalogRequestSelector, KubeStateNeverFallsBackToSeriesLabels) {
+  // Without kube_pod_labels, a pod-label key of the headroom entries stays a pod label: it
+  // selects no pending pod (a `notin` on series labels would select every pod, the
+  // placeholders included).
+  const std::vector<std::string> base = {
+      R"(kube_pod_status_phase{phase=~"Pending|Running"})",
+      R"(kube_pod_container_resource_requests{resource="nvidia_com_gpu"})",
+      R"(kube_node_status_allocatable{resource="nvidia_com_gpu"})",
+      "kube_node_spec_unschedulable"};
+  for (std::string_view entry : {"gpu-pending-demand", "gpu-headroom-deficit"}) {
+    SCOPED_TRACE(entry);
+    CatalogRequest notin = Make(entry, "app notin (x)", "team-a", /*pod_labels=*/false);
+    EXPECT_TRUE(notin.has_pod_requirements());
+    EXPECT_EQ(Parts(notin.selector()), base);
+    EXPECT_EQ(notin.pod_labels_selector(), R"(kube_pod_labels{label_app!~"x"})");
+    const query::LabelSet requests = {{"__name__", "kube_pod_container_resource_requests"},
+                                      {"namespace", "team-a"},
+                                      {"pod", "p"},
+                                      {"app", "y"}};
+    // The series' own app label does not stand in: no pods, nothing kept.
+    EXPECT_FALSE(Keeps(notin, requests));
+    query::LabelSet no_app = requests;
+    no_app.erase("app");
+    EXPECT_FALSE(Keeps(notin, no_app));
+    EXPECT_TRUE(Keeps(notin, requests, {{"team-a", "p"}}));
+
+    CatalogRequest eq = Make(entry, "app=web", "team-a", false);
+    EXPECT_TRUE(eq.has_pod_requirements());
+    EXPECT_EQ(eq.pod_labels_selector(), R"(kube_pod_labels{label_app="web"})");
+    EXPECT_FALSE(Keeps(eq, {{"__name__", "kube_pod_container_resource_requests"},
+                            {"namespace", "team-a"},
+                            {"pod", "p"},
+                            {"app", "web"}}));
+
+    // Series keys are still series keys.
+    CatalogRequest ns = Make(entry, "namespace=team-b", "team-a", false);
+    EXPECT_FALSE(ns.has_pod_requirements());
+    EXPECT_EQ(ns.pod_labels_selector(), "");
+    // The same request with kube_pod_labels present reads the same selectors.
+    CatalogRequest with = Make(entry, "app notin (x)", "team-a", true);
+    EXPECT_EQ(with.selector(), notin.selector());
+    EXPECT_EQ(with.pod_labels_selector(), notin.pod_labels_selector());
+  }
 }
 
 // ---- Keep ---------------------------------------------------------------------------------
@@ -560,7 +659,7 @@ struct KeepCase {
 void PrintTo(const KeepCase& c, std::ostream* os) { *os << c.name; }
 class KeepRow : public ::testing::TestWithParam<KeepCase> {};
 
-TEST_P(KeepRow, KubernetesSemanticsOnWorkloadLabels) {
+TEST_P(KeepRow, PrometheusMatcherSemanticsOnWorkloadLabels) {
   const KeepCase& c = GetParam();
   CatalogRequest r = Make("vllm-requests-waiting", c.selector);
   query::LabelSet labels = c.labels;
@@ -591,6 +690,23 @@ INSTANTIATE_TEST_SUITE_P(
         KeepCase{"not_exists_present", "!model_name", {{"model_name", "a"}}, false},
         KeepCase{"not_exists_missing", "!model_name", {}, true},
         KeepCase{"not_exists_empty_is_missing", "!model_name", {{"model_name", ""}}, true},
+        // An empty value is a missing label, as Prometheus matches `k=""`.
+        KeepCase{"eq_empty_missing", "model_name=", {}, true},
+        KeepCase{"eq_empty_empty", "model_name=", {{"model_name", ""}}, true},
+        KeepCase{"eq_empty_present", "model_name=", {{"model_name", "m"}}, false},
+        KeepCase{"double_eq_empty_missing", "model_name==", {}, true},
+        KeepCase{"double_eq_empty_present", "model_name==", {{"model_name", "m"}}, false},
+        KeepCase{"in_empty_missing", "model_name in ()", {}, true},
+        KeepCase{"in_empty_present", "model_name in ()", {{"model_name", "m"}}, false},
+        KeepCase{"in_empty_or_a_missing", "model_name in (,a)", {}, true},
+        KeepCase{"in_empty_or_a_a", "model_name in (,a)", {{"model_name", "a"}}, true},
+        KeepCase{"in_empty_or_a_other", "model_name in (,a)", {{"model_name", "b"}}, false},
+        KeepCase{"ne_empty_missing", "model_name!=", {}, false},
+        KeepCase{"ne_empty_present", "model_name!=", {{"model_name", "m"}}, true},
+        KeepCase{"notin_empty_missing", "model_name notin ()", {}, false},
+        KeepCase{"notin_empty_present", "model_name notin ()", {{"model_name", "m"}}, true},
+        KeepCase{"notin_empty_or_a_a", "model_name notin (,a)", {{"model_name", "a"}}, false},
+        KeepCase{"notin_empty_or_a_b", "model_name notin (,a)", {{"model_name", "b"}}, true},
         KeepCase{"all_requirements", "model_name=m,engine!=v0,pod in (p-1)",
                  {{"model_name", "m"}, {"engine", "v1"}, {"pod", "p-1"}}, true},
         KeepCase{"one_fails", "model_name=m,engine!=v0,pod in (p-1)",
@@ -644,6 +760,61 @@ TEST(CatalogKeep, DcgmWorkloadLabelsAreTheExportedOnes) {
   // Other families keep the series' labels as they are.
   const apiserver::Labels server = WorkloadLabels(Entry("vllm-requests-waiting"), l.Window());
   EXPECT_EQ(server.at("pod"), "dcgm-exporter-abc");
+}
+
+TEST(CatalogKeep, LabelRequirementMatchesLikeAPrometheusMatcher) {
+  using Op = SelectorOperator;
+  const apiserver::Labels with = {{"k", "v"}};
+  const apiserver::Labels without = {{"other", "v"}};
+  struct Row {
+    Requirement r;
+    bool with_k;
+    bool without_k;
+  };
+  const std::vector<Row> rows = {
+      {{"k", Op::kEquals, {"v"}}, true, false},
+      {{"k", Op::kEquals, {""}}, false, true},
+      {{"k", Op::kDoubleEquals, {""}}, false, true},
+      {{"k", Op::kIn, {"", "v"}}, true, true},
+      {{"k", Op::kIn, {"w"}}, false, false},
+      {{"k", Op::kNotEquals, {"v"}}, false, true},
+      {{"k", Op::kNotEquals, {"w"}}, true, true},
+      {{"k", Op::kNotEquals, {""}}, true, false},
+      {{"k", Op::kNotIn, {"w"}}, true, true},
+      {{"k", Op::kNotIn, {""}}, true, false},
+      {{"k", Op::kNotIn, {"", "v"}}, false, false},
+      {{"k", Op::kExists, {}}, true, false},
+      {{"k", Op::kDoesNotExist, {}}, false, true},
+      // Refused by Make; never a match.
+      {{"k", Op::kGreaterThan, {"1"}}, false, false},
+      {{"k", Op::kLessThan, {"1"}}, false, false},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.r.String());
+    EXPECT_EQ(LabelRequirementMatches(row.r, with), row.with_k);
+    EXPECT_EQ(LabelRequirementMatches(row.r, without), row.without_k);
+  }
+  // An empty value is a missing label.
+  EXPECT_TRUE(LabelRequirementMatches({"k", Op::kEquals, {""}}, {{"k", ""}}));
+  EXPECT_FALSE(LabelRequirementMatches({"k", Op::kExists, {}}, {{"k", ""}}));
+}
+
+TEST(CatalogKeep, EmptyValueOnDcgmWorkloadLabels) {
+  // The exported workload has no container: `container=` keeps it, though the exporter's own
+  // series label is set.
+  query::LabelSet no_container = kExported;
+  no_container.erase("exported_container");
+  EXPECT_TRUE(Keeps(Make("gpu-utilization", "container="), no_container));
+  EXPECT_FALSE(Keeps(Make("gpu-utilization", "container="), kExported));
+  EXPECT_FALSE(Keeps(Make("gpu-utilization", "container!="), no_container));
+  EXPECT_TRUE(Keeps(Make("gpu-utilization", "container!="), kExported));
+  // kPlain's exported_namespace="" is no exported namespace: its own labels count.
+  EXPECT_FALSE(Keeps(Make("gpu-utilization", "pod="), kPlain));
+  query::LabelSet no_host = kPlain;
+  no_host.erase("hostname");
+  EXPECT_TRUE(Keeps(Make("gpu-utilization", "Hostname="), no_host));
+  EXPECT_FALSE(Keeps(Make("gpu-utilization", "Hostname="), kPlain));
+  EXPECT_FALSE(Keeps(Make("gpu-utilization", "hostname="), kExported));
 }
 
 TEST(CatalogKeep, HostnameAndhostnameAreOneKey) {
