@@ -4,6 +4,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "apiserver/label_validation.h"
 #include "common/log.h"
 
 namespace sextant::apiserver {
@@ -27,18 +28,6 @@ Json ApiGroupJson() {
   return Json{{"name", std::string(kGroup)},
               {"versions", Json::array({GroupVersionJson()})},
               {"preferredVersion", GroupVersionJson()}};
-}
-
-// RFC 1123 label, as Kubernetes validates namespace names.
-bool IsValidNamespace(const std::string& ns) {
-  if (ns.empty() || ns.size() > 63) return false;
-  for (char c : ns) {
-    if (!(std::islower(static_cast<unsigned char>(c)) ||
-          std::isdigit(static_cast<unsigned char>(c)) || c == '-')) {
-      return false;
-    }
-  }
-  return ns.front() != '-' && ns.back() != '-';
 }
 
 std::vector<std::string> SplitPath(const std::string& path) {
@@ -166,7 +155,7 @@ ApiResponse ApiHandler::HandleMetric(const ApiRequest& request, MediaType media,
     return ErrorResponse(BadRequest("invalid labelSelector: " + selector.status().message()),
                          media, route);
   }
-  if (!IsValidNamespace(namespace_name)) {
+  if (!IsValidNamespaceName(namespace_name)) {
     return ErrorResponse(BadRequest("invalid namespace \"" + namespace_name +
                                     "\": must be a lowercase RFC 1123 label"),
                          media, route);

@@ -239,4 +239,12 @@ std::string InvalidValueMessage(std::string_view field, std::string_view rendere
   return out.append(": Invalid value: ").append(rendered_value).append(": ").append(detail);
 }
 
+bool IsValidNamespaceName(std::string_view value) {
+  if (value.empty() || value.size() > 63) return false;
+  for (char c : value) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return value.front() != '-' && value.back() != '-';
+}
+
 }  // namespace sextant::apiserver

@@ -27,6 +27,10 @@ std::vector<std::string> LabelValueErrors(std::string_view value);
 // [-a-z0-9], each starting and ending alphanumeric.
 std::vector<std::string> DnsSubdomainErrors(std::string_view value);
 
+// validation.IsDNS1123Label, as Kubernetes validates namespace names: 1 to 63 characters of
+// [-a-z0-9], starting and ending alphanumeric.
+bool IsValidNamespaceName(std::string_view value);
+
 // Go's %q: `s` double-quoted with Go escapes; invalid UTF-8 bytes become \xNN, control and
 // invisible runes \uNNNN (an approximation of Go's unicode.IsPrint for the latter).
 std::string GoQuote(std::string_view s);

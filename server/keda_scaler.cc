@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "apiserver/label_validation.h"
 #include "common/log.h"
 
 namespace sextant::server {
@@ -71,6 +72,10 @@ Result<Query> ParseQuery(const externalscaler::ScaledObjectRef& ref) {
   Query q;
   q.metric = Meta(ref, "metric");
   if (q.metric.empty()) return InvalidArgumentError("scalerMetadata.metric is required");
+  if (!apiserver::IsValidNamespaceName(ref.namespace_())) {
+    return InvalidArgumentError("the ScaledObject's namespace must be a Kubernetes namespace "
+                                "name, not \"" + ref.namespace_().substr(0, 63) + "\"");
+  }
   auto selector = apiserver::LabelSelector::Parse(Meta(ref, "selector"));
   if (!selector.ok()) {
     return InvalidArgumentError("scalerMetadata.selector: " + selector.status().message());

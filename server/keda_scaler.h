@@ -6,7 +6,8 @@
 //   selector          Default: "" (everything). A Kubernetes label selector.
 //   target            required for GetMetricSpec; a number > 0 (targetSizeFloat)
 //   activationTarget  Default: 0. IsActive is value > activationTarget.
-// The ScaledObject's namespace is the request namespace.
+// The ScaledObject's namespace is the request namespace (INVALID_ARGUMENT unless a valid
+// namespace name).
 // Value: the metric's items summed (several series → their sum). A metric that exists but
 // has no series matching the selector is a genuine empty answer and counts as 0 (KEDA needs a
 // number). Errors never become 0: unknown metric → NOT_FOUND, bad selector or metadata →

@@ -1,5 +1,6 @@
 // Routing, check order and error mapping of the API handler, with a recording provider.
 #include "apiserver/api_handler.h"
+#include "apiserver/label_validation.h"
 
 #include <gtest/gtest.h>
 
@@ -148,6 +149,17 @@ TEST_F(ApiHandlerTest, InvalidNamespaceIs400) {
   ApiResponse r = Get("/apis/external.metrics.k8s.io/v1beta1/namespaces/Bad_NS/queue-depth");
   EXPECT_EQ(r.code, 400);
   EXPECT_EQ(provider.calls, 0);
+}
+
+TEST(NamespaceName, Rfc1123Label) {
+  for (const char* ok : {"a", "default", "kube-system", "ns-1", "0abc",
+                         "a23456789012345678901234567890123456789012345678901234567890123"}) {
+    EXPECT_TRUE(IsValidNamespaceName(ok)) << ok;
+  }
+  for (const char* bad : {"", "-a", "a-", "Default", "a_b", "a.b", "a b", "x\"}",
+                          "a234567890123456789012345678901234567890123456789012345678901234"}) {
+    EXPECT_FALSE(IsValidNamespaceName(bad)) << bad;
+  }
 }
 
 TEST_F(ApiHandlerTest, UnknownPathsAre404) {

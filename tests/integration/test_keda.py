@@ -186,6 +186,18 @@ def test_errors(pb, stub):
                                          timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
     assert code_of(lambda: stub.GetMetricSpec(ref(pb, "queue-depth", target="abc"),
                                               timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+    # The namespace becomes a PromQL matcher: it must be a namespace name (KEDA always sends
+    # the ScaledObject's), never empty (which would select series without a namespace).
+    for namespace in ("", "Not_A_Namespace", 'x"}'):
+        bad = msgs.ScaledObjectRef(name="so", namespace=namespace,
+                                   scalerMetadata={"metric": "queue-depth", "target": "1"})
+        assert code_of(lambda: stub.GetMetrics(msgs.GetMetricsRequest(
+            scaledObjectRef=bad, metricName="queue-depth"), timeout=10)) == \
+            grpc.StatusCode.INVALID_ARGUMENT, namespace
+        assert code_of(lambda: stub.IsActive(bad, timeout=10)) == \
+            grpc.StatusCode.INVALID_ARGUMENT, namespace
+        assert code_of(lambda: stub.GetMetricSpec(bad, timeout=10)) == \
+            grpc.StatusCode.INVALID_ARGUMENT, namespace
     for call in (lambda: stub.IsActive(ref(pb, "down-metric"), timeout=10),
                  lambda: stub.GetMetrics(msgs.GetMetricsRequest(
                      scaledObjectRef=ref(pb, "down-metric"), metricName="down-metric"),
