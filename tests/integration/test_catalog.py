@@ -771,6 +771,29 @@ def test_validate_accepts_the_config(config_path):
     assert result.returncode == 0, (result.stdout, result.stderr)
 
 
+def test_documented_promql_equals_the_answer(config_path, sextant, pki, prometheus):
+    """The PromQL the README's tables and `sextant validate` show for each entry (generated
+    from the catalog's table) is what Sextant's value equals: for every entry, Prometheus
+    evaluates the documented expression at the item's t."""
+    result = subprocess.run([str(sextant_binary()), "validate", "--config", str(config_path),
+                             "--namespace", NAMESPACE], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    documented = dict(re.findall(r"^catalog (\S+) \(listed\)\n  equivalent PromQL: (.*)$",
+                                 result.stdout, re.M))
+    assert set(documented) == set(ENTRIES), sorted(set(ENTRIES) ^ set(documented))
+    for entry, expr in sorted(documented.items()):
+        items = get_items(sextant, pki, entry, None, NAMESPACE)
+        assert len(items) == 1, (entry, items)
+        t = item_time(items[0])
+        want = prometheus.query(expr, t)
+        assert len(want) == 1, (entry, expr, t, want)
+        value = float(want[0]["value"][1])
+        candidates = logged_values(sextant.log()).get((entry, t), [])
+        assert any(math.isclose(v, value, rel_tol=1e-9, abs_tol=1e-12) for v in candidates), \
+            (entry, expr, t, "logged", candidates, "Prometheus", value)
+
+
 def test_validate_rejects_an_unknown_disabled_entry(tmp_path):
     config = write_config(tmp_path / "bad.yaml", {
         "prometheus": {"url": "http://127.0.0.1:1"},
