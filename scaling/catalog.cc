@@ -1,5 +1,6 @@
 #include "scaling/catalog.h"
 
+#include <map>
 #include <vector>
 
 #include "scaling/provider_util.h"
@@ -212,11 +213,13 @@ std::span<const CatalogEntry> Catalog() {
 }
 
 const CatalogEntry* FindCatalogEntry(std::string_view name) {
-  const std::string lowered = Lower(std::string(name));
-  for (const CatalogEntry& e : Catalog()) {
-    if (Lower(std::string(e.name)) == lowered) return &e;
-  }
-  return nullptr;
+  static const std::map<std::string, const CatalogEntry*> by_name = [] {
+    std::map<std::string, const CatalogEntry*> out;
+    for (const CatalogEntry& e : Catalog()) out.emplace(Lower(std::string(e.name)), &e);
+    return out;
+  }();
+  auto it = by_name.find(Lower(std::string(name)));
+  return it == by_name.end() ? nullptr : it->second;
 }
 
 std::vector<std::string> CatalogSeriesNames(const CatalogEntry& entry) {

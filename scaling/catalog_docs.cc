@@ -1,6 +1,7 @@
 #include "scaling/catalog_docs.h"
 
 #include "query/promql.h"
+#include "scaling/provider_util.h"
 #include "scaling/signal_config.h"
 
 namespace sextant::scaling {
@@ -84,15 +85,6 @@ std::string FreePromql(const CatalogConfig& config) {
          "), 0)) or vector(0)";
 }
 
-std::string Join(const std::vector<std::string_view>& parts) {
-  std::string out;
-  for (std::string_view p : parts) {
-    if (!out.empty()) out += ", ";
-    out += p;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string CatalogPromql(const CatalogEntry& e, const CatalogConfig& config,
@@ -135,9 +127,9 @@ std::string CatalogPromql(const CatalogEntry& e, const CatalogConfig& config,
 
 std::string CatalogSeriesKeys(const CatalogEntry& e) {
   if (e.family == CatalogFamily::kNeuron) return "every key";
-  std::vector<std::string_view> keys = {"job", "instance", "pod", "container"};
+  std::vector<std::string> keys = {"job", "instance", "pod", "container"};
   keys.insert(keys.end(), e.series_keys.begin(), e.series_keys.end());
-  return Join(keys);
+  return Join(keys, ", ");
 }
 
 std::string CatalogMarkdown() {

@@ -9,10 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <deque>
 #include <limits>
 
 #include "scaling/signal_provider.h"
+#include "tests/scaling/window_builder.h"
 
 namespace sextant::scaling {
 namespace {
@@ -23,38 +23,10 @@ constexpr int64_t kT = 1700000000000;
 constexpr auto kV2 = kernels::PrometheusVersion::kV2;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Owns the columns behind SeriesWindow views. Samples are given as (ms before t, value).
-class Window {
+// A window at kT.
+class Window : public WindowBuilder {
  public:
-  explicit Window(int64_t window_ms) : window_ms_(window_ms) {}
-  void Add(const query::LabelSet& labels, std::vector<std::pair<int64_t, double>> samples) {
-    keys_.push_back(EncodeLabels(labels));
-    values_.emplace_back();
-    offsets_.emplace_back();
-    for (const auto& [ago, v] : samples) {
-      values_.back().push_back(v);
-      offsets_.back().push_back(static_cast<int32_t>(window_ms_ - ago));
-    }
-  }
-  WindowView View() {
-    views_.clear();
-    for (size_t i = 0; i < keys_.size(); ++i) {
-      views_.push_back({keys_[i], values_[i].data(), offsets_[i].data(), kT - window_ms_,
-                        values_[i].size()});
-    }
-    WindowView v;
-    v.eval_time_ms = kT;
-    v.window = milliseconds(window_ms_);
-    v.series = views_;
-    return v;
-  }
-
- private:
-  int64_t window_ms_;
-  std::deque<std::string> keys_;
-  std::deque<std::vector<double>> values_;
-  std::deque<std::vector<int32_t>> offsets_;
-  std::vector<SeriesWindow> views_;
+  explicit Window(int64_t window_ms) : WindowBuilder(kT, window_ms) {}
 };
 
 const CatalogConfig& DefaultConfig() {

@@ -7,10 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <deque>
 #include <limits>
 
 #include "scaling/adapter_config.h"
+#include "tests/scaling/window_builder.h"
 
 namespace sextant::scaling {
 namespace {
@@ -140,40 +140,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // ---- Evaluation of hand-made windows -----------------------------------------------------
 
-// Owns the columns behind SeriesWindow views.
-class Window {
- public:
-  Window(int64_t t, int64_t window_ms) : t_(t), window_ms_(window_ms) {}
-  // Adds a series with samples (ms before t, value).
-  void Add(const query::LabelSet& labels, std::vector<std::pair<int64_t, double>> samples) {
-    keys_.push_back(EncodeLabels(labels));
-    values_.emplace_back();
-    offsets_.emplace_back();
-    for (const auto& [ago, v] : samples) {
-      values_.back().push_back(v);
-      offsets_.back().push_back(static_cast<int32_t>(window_ms_ - ago));
-    }
-  }
-  WindowView View() {
-    views_.clear();
-    for (size_t i = 0; i < keys_.size(); ++i) {
-      views_.push_back(
-          {keys_[i], values_[i].data(), offsets_[i].data(), t_ - window_ms_, values_[i].size()});
-    }
-    WindowView v;
-    v.eval_time_ms = t_;
-    v.window = std::chrono::milliseconds(window_ms_);
-    v.series = views_;
-    return v;
-  }
-
- private:
-  int64_t t_, window_ms_;
-  std::deque<std::string> keys_;
-  std::deque<std::vector<double>> values_;
-  std::deque<std::vector<int32_t>> offsets_;
-  std::vector<SeriesWindow> views_;
-};
+using Window = WindowBuilder;  // Window(t, window_ms)
 
 constexpr int64_t kT = 1700000000000;
 
