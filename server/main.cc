@@ -236,6 +236,11 @@ int main(int argc, char** argv) {
     return sextant::server::RunValidate({args.begin() + 1, args.end()}, std::cout, std::cerr);
   }
   if (!args.empty() && args[0] == "catalog") {  // the README's catalog tables
+    if (args.size() > 1) {
+      std::cerr << "sextant catalog: takes no arguments (got \"" << args[1]
+                << "\"); it prints the built-in catalog's tables in Markdown\n";
+      return 2;
+    }
     std::cout << sextant::scaling::CatalogMarkdown();
     return 0;
   }

@@ -314,8 +314,12 @@ std::string ServerUsage() {
   ServerOptions scratch;
   std::map<std::string, bool> touched;
   std::ostringstream out;
-  out << "Usage: sextant [flags]\n\nSextant serves external.metrics.k8s.io/v1beta1 as an "
-         "aggregated API server.\n\nFlags:\n";
+  out << "Usage: sextant [serve] [flags]\n"
+         "       sextant validate --config FILE [--namespace NS] [--selector SEL] "
+         "[--prometheus-url URL]\n"
+         "       sextant catalog    (prints the built-in catalog's tables in Markdown)\n\n"
+         "Sextant serves external.metrics.k8s.io/v1beta1 as an aggregated API server.\n\n"
+         "Flags:\n";
   for (const Flag& f : Flags(scratch, touched)) {
     out << "  --" << f.name << (f.is_bool ? "" : " VALUE") << "\n      " << f.help << "\n";
   }

@@ -40,3 +40,10 @@ def test_every_entry_documented_once():
     for family in ("gpu-", "neuron", "vllm-", "triton-", "tgi-", "sglang-"):
         assert any(n.startswith(family) for n in names), family
     assert {"gpu-pending-demand", "gpu-headroom-deficit"} <= set(names)
+
+
+def test_sextant_catalog_refuses_arguments():
+    out = subprocess.run([str(sextant_binary()), "catalog", "--markdown"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 2 and not out.stdout
+    assert "takes no arguments" in out.stderr and "--markdown" in out.stderr
