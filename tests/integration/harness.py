@@ -26,6 +26,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.parse
 from typing import Iterable, Mapping, Optional
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -33,6 +34,32 @@ SOURCE_DIR = pathlib.Path(os.environ.get("SEXTANT_SOURCE_DIR", HERE.parent.paren
 
 GROUP_VERSION = "external.metrics.k8s.io/v1beta1"
 METRICS_PREFIX = "/apis/external.metrics.k8s.io/v1beta1"
+
+
+def metric_path(metric: str, selector: Optional[str] = None,
+                namespace: str = "default") -> str:
+    """The external metric's URL path, with the labelSelector when one is given."""
+    path = f"{METRICS_PREFIX}/namespaces/{urllib.parse.quote(namespace)}/{metric}"
+    if selector is not None:
+        path += "?" + urllib.parse.urlencode({"labelSelector": selector})
+    return path
+
+
+_QUANTITY_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|"
+                          r"n|u|m|k|M|G|T|P|E))?")
+_SUFFIX = {None: 1.0, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9,
+           "T": 1e12, "P": 1e15, "E": 1e18, "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30,
+           "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60}
+
+
+def quantity(text: str) -> float:
+    """A Kubernetes Quantity string as a float."""
+    match = _QUANTITY_RE.fullmatch(text)
+    assert match, f"not a quantity: {text!r}"
+    number = float(match.group(1))
+    if match.group(2):
+        return number * 10 ** int(match.group(2)[1:])
+    return number * _SUFFIX[match.group(3)]
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 

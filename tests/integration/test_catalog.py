@@ -46,7 +46,7 @@ import pytest
 import yaml
 
 import prom_harness as ph
-from harness import METRICS_PREFIX, Pki, SextantProcess, sextant_binary
+from harness import METRICS_PREFIX, Pki, SextantProcess, metric_path, quantity, sextant_binary
 
 pytestmark = pytest.mark.skipif(not os.path.exists(ph.PROMETHEUS),
                                 reason=f"{ph.PROMETHEUS} is not installed")
@@ -404,28 +404,13 @@ def promql(prom: Prom, entry: str, namespace: str, reqs: list, t: int):
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
-_QUANTITY_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(n|u|m|k|M|G|T|P|E))?")
-_SUFFIX = {None: 1.0, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9,
-           "T": 1e12, "P": 1e15, "E": 1e18}
 BACKEND_WORDS = ["prometheus", "promql", "http://", "127.0.0.1", "bad_data", "parse error",
                  "avg_over_time", "histogram_quantile", "kube_pod", "dcgm_fi", "vllm:",
                  "__name__", "exported_", "label_app", "{", "}"]
 
 
-def quantity(text: str) -> float:
-    match = _QUANTITY_RE.fullmatch(text)
-    assert match, f"not a decimal quantity: {text!r}"
-    number = float(match.group(1))
-    if match.group(2):
-        return number * 10 ** int(match.group(2)[1:])
-    return number * _SUFFIX[match.group(3)]
 
 
-def metric_path(metric: str, selector, namespace: str) -> str:
-    path = f"{METRICS_PREFIX}/namespaces/{urllib.parse.quote(namespace)}/{metric}"
-    if selector:
-        path += "?" + urllib.parse.urlencode({"labelSelector": selector})
-    return path
 
 
 def logged_values(log: str) -> dict:

@@ -39,7 +39,8 @@ import pytest
 import yaml
 
 import prom_harness as ph
-from harness import GROUP_VERSION, METRICS_PREFIX, Pki, SextantProcess, sextant_binary
+from harness import (GROUP_VERSION, METRICS_PREFIX, Pki, SextantProcess, metric_path, quantity,
+                     sextant_binary)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(ph.PROMETHEUS),
                                 reason=f"{ph.PROMETHEUS} is not installed")
@@ -153,21 +154,8 @@ ECHO_SAFE_WORDS = ["prometheus", "promql", "http://", "127.0.0.1", "bad_data", "
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
-_QUANTITY_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|"
-                          r"n|u|m|k|M|G|T|P|E))?")
-_SUFFIX = {None: 1.0, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9,
-           "T": 1e12, "P": 1e15, "E": 1e18, "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30,
-           "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60}
 
 
-def quantity(text: str) -> float:
-    """A Kubernetes Quantity string as a float."""
-    match = _QUANTITY_RE.fullmatch(text)
-    assert match, f"not a quantity: {text!r}"
-    number = float(match.group(1))
-    if match.group(2):
-        return number * 10 ** int(match.group(2)[1:])
-    return number * _SUFFIX[match.group(3)]
 
 
 def close(a: float, b: float) -> bool:
@@ -175,11 +163,6 @@ def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-3)
 
 
-def metric_path(metric: str, selector: str | None = None, namespace: str = NAMESPACE) -> str:
-    path = f"{METRICS_PREFIX}/namespaces/{urllib.parse.quote(namespace)}/{metric}"
-    if selector is not None:
-        path += "?" + urllib.parse.urlencode({"labelSelector": selector})
-    return path
 
 
 def parse_time(text: str) -> datetime.datetime:
